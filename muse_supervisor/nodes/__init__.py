@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: each converts messages, calls its ROS-free core, and publishes."""

@@ -1,0 +1,80 @@
+"""The lifecycle base every node of the stack shares, and the process entry point that runs it.
+
+Every node is a managed (lifecycle) node: parameters are declared at construction, read and
+validated in ``on_configure`` (an invalid configuration refuses to configure, with the reason in
+the log), and work starts only in ``on_activate``. With ``autostart:=true`` a node configures and
+activates itself, for stacks started without a lifecycle manager.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Generic, Sequence, TypeVar
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import Node as LifecycleNode
+
+from muse_supervisor.params import ConfigError
+from muse_supervisor.params.ros import declare_config
+
+ConfigT = TypeVar('ConfigT')
+
+
+class SupervisorNode(LifecycleNode, Generic[ConfigT]):
+    """A lifecycle node whose parameters are the fields of a frozen configuration dataclass."""
+
+    def __init__(self, node_name: str, config_type: type[ConfigT], **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter('autostart', False)
+        self._load_config = declare_config(self, config_type)
+        self.config: ConfigT | None = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read and validate the parameters; refuse to configure when they are invalid."""
+        try:
+            self.config = self._load_config()
+        except ConfigError as error:
+            self.get_logger().error(f'invalid configuration, not configuring: {error}')
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Forget the configuration so the next configure reads it afresh."""
+        self.config = None
+        return TransitionCallbackReturn.SUCCESS
+
+    @property
+    def autostart(self) -> bool:
+        """Whether the node should configure and activate itself after start-up."""
+        return bool(self.get_parameter('autostart').value)
+
+
+def run(node_type: type[SupervisorNode[Any]], args: Sequence[str] | None = None) -> int:
+    """Run one node in its own process until shut down; return the process exit status."""
+    rclpy.init(args=list(args) if args is not None else sys.argv)
+    node = None
+    executor = MultiThreadedExecutor()
+    try:
+        node = node_type()
+        executor.add_node(node)
+        if node.autostart and not _autostart(node):
+            return 1
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def _autostart(node: SupervisorNode[Any]) -> bool:
+    for transition, name in ((node.trigger_configure, 'configure'), (node.trigger_activate, 'activate')):
+        if transition() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().fatal(f'autostart: {name} failed; exiting')
+            return False
+    return True

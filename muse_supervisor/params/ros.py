@@ -1,0 +1,94 @@
+"""Declare a configuration dataclass's fields as ROS parameters, with descriptors.
+
+Values come from the parameter files the stack declaration passes (``config/*.yaml``); each
+parameter is declared with its description, range and read-only flag, so ``ros2 param describe``
+tells an operator what it means. Run-time changes go through the same validation as start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from muse_supervisor.params.spec import ConfigError, ParamInfo, from_mapping, param_infos
+
+ConfigT = TypeVar('ConfigT')
+
+_PARAMETER_TYPES = {
+    bool: ParameterType.PARAMETER_BOOL,
+    int: ParameterType.PARAMETER_INTEGER,
+    float: ParameterType.PARAMETER_DOUBLE,
+    str: ParameterType.PARAMETER_STRING,
+}
+
+
+def descriptor(info: ParamInfo) -> ParameterDescriptor:
+    """The ROS parameter descriptor of one configuration field."""
+    text = info.description
+    if info.choices:
+        text += f' One of: {", ".join(info.choices)}.'
+    result = ParameterDescriptor(
+        name=info.name,
+        type=_PARAMETER_TYPES[info.kind],
+        description=text,
+        read_only=info.read_only,
+    )
+    if info.kind is float and (info.minimum is not None or info.maximum is not None):
+        result.floating_point_range = [
+            FloatingPointRange(
+                from_value=float(info.minimum if info.minimum is not None else -1e300),
+                to_value=float(info.maximum if info.maximum is not None else 1e300),
+                step=0.0,
+            )
+        ]
+    elif info.kind is int and (info.minimum is not None or info.maximum is not None):
+        result.integer_range = [
+            IntegerRange(
+                from_value=int(info.minimum if info.minimum is not None else -(2**63)),
+                to_value=int(info.maximum if info.maximum is not None else 2**63 - 1),
+                step=1,
+            )
+        ]
+    return result
+
+
+def declare_config(node: Node, config_type: type[ConfigT]) -> Callable[[], ConfigT]:
+    """Declare every field of ``config_type`` on ``node``; return a loader for the values.
+
+    Declaration happens at construction (so ``ros2 param`` shows the parameters and descriptors
+    even while the node is unconfigured); the loader is called in ``on_configure`` and raises
+    :class:`ConfigError` when the values from the parameter files are invalid. Run-time changes
+    are validated as a whole configuration and refused, with the reason, when invalid.
+    """
+    infos = param_infos(config_type)
+    for info in infos:
+        # Integers given for float parameters in YAML would be rejected by rclpy's type check;
+        # dynamic typing lets from_mapping() coerce them and report clear errors itself.
+        desc = descriptor(info)
+        desc.dynamic_typing = True
+        node.declare_parameter(info.name, info.default, desc)
+
+    def validate_change(changes: list[Parameter]) -> SetParametersResult:
+        values = _current_values(node, infos)
+        values.update({change.name: change.value for change in changes if change.name in values})
+        try:
+            from_mapping(config_type, values)
+        except ConfigError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(validate_change)
+    return lambda: from_mapping(config_type, _current_values(node, infos))
+
+
+def _current_values(node: Node, infos: tuple[ParamInfo, ...]) -> dict[str, Any]:
+    return {info.name: node.get_parameter(info.name).value for info in infos}

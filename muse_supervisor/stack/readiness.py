@@ -1,0 +1,53 @@
+"""Ask the started nodes, over ROS, for their lifecycle state until all are active.
+
+A process that runs is not yet a node that works: the stack counts as up only when every node
+answers ``get_state`` with ``active``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from lifecycle_msgs.srv import GetState
+from rclpy.node import Node
+
+def lifecycle_states(
+    node: Node,
+    fully_qualified_names: list[str],
+    timeout: float,
+    spin_once: Callable[[float], None],
+    keep_waiting: Callable[[], bool] = lambda: True,
+) -> dict[str, str]:
+    """Poll each node's ``get_state`` service until all report ``active`` or ``timeout`` passes.
+
+    Returns the last state label seen per node (``'no answer'`` where none came). ``spin_once``
+    spins the caller's executor; ``keep_waiting`` lets the caller stop early (a process died).
+    """
+    clients = {
+        name: node.create_client(GetState, f'{name}/get_state') for name in fully_qualified_names
+    }
+    states = {name: 'no answer' for name in fully_qualified_names}
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and keep_waiting():
+            pending = {}
+            for name, client in clients.items():
+                if states[name] != 'active' and client.service_is_ready():
+                    pending[name] = client.call_async(GetState.Request())
+            poll_until = time.monotonic() + 0.5
+            while pending and time.monotonic() < poll_until:
+                spin_once(0.05)
+                for name, future in list(pending.items()):
+                    if future.done():
+                        response = future.result()
+                        if response is not None:
+                            states[name] = response.current_state.label
+                        del pending[name]
+            if all(label == 'active' for label in states.values()):
+                break
+            spin_once(0.1)
+    finally:
+        for client in clients.values():
+            node.destroy_client(client)
+    return states

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Set up a virtual environment for one ROS 2 distribution and build the package into it.
+#
+#   tools/setup.sh [--distro jazzy|kilted] [--dev]
+#
+# Idempotent and quick when nothing changed: requirements are re-installed only when their files
+# change (a hash stamp), and the CMake build is incremental. Creates
+#   .venv/<distro>/   the environment: ROS 2 wheels, Python deps, and the installed package
+#   build/<distro>/   the CMake build tree of the package's interfaces
+# The distribution can also be chosen with MUSE_ROS_DISTRO (default: jazzy, the LTS).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+distro=${MUSE_ROS_DISTRO:-jazzy}
+dev=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --distro) distro=${2:?--distro needs a value: jazzy or kilted}; shift 2 ;;
+    --distro=*) distro=${1#--distro=}; shift ;;
+    --dev) dev=1; shift ;;
+    *) echo "setup: unknown argument '$1'; expected --distro jazzy|kilted and/or --dev" >&2; exit 2 ;;
+  esac
+done
+case "$distro" in
+  jazzy|kilted) ;;
+  *) echo "setup: unsupported ROS 2 distribution '$distro'; expected jazzy (default) or kilted" >&2; exit 2 ;;
+esac
+
+venv=$root/.venv/$distro
+build=$root/build/$distro
+python=${PYTHON:-python3.11}
+started=$SECONDS
+say() { printf '[setup %s %3ds] %s\n' "$distro" $((SECONDS - started)) "$*"; }
+
+# 1. Virtual environment. The ROS 2 wheels are built for CPython 3.11 only.
+if [ ! -x "$venv/bin/python" ]; then
+  command -v "$python" >/dev/null || { echo "setup: $python not found; the ROS 2 wheels need CPython 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+  say "creating virtual environment $venv"
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null || {
+  echo "setup: $venv is not CPython 3.11; delete it and set PYTHON=/path/to/python3.11" >&2; exit 1; }
+
+# 2. Requirements, re-installed only when a requirements file changed.
+reqs=("$root/requirements/ros-$distro.txt" "$root/requirements/python.txt")
+[ "$dev" = 1 ] && reqs+=("$root/requirements/dev.txt")
+stamp=$venv/.muse-requirements
+want=$(cat "${reqs[@]}" | sha256sum | cut -c1-64)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  say "installing pinned requirements (${reqs[*]##*/})"
+  pip_args=()
+  for r in "${reqs[@]}"; do pip_args+=(-r "$r"); done
+  # pip's location warnings about this machine's extra indexes are noise; real errors still show.
+  "$venv/bin/python" -m pip install --quiet "${pip_args[@]}" 2> >(grep -v "^WARNING: Location 'file:" >&2)
+  # The wheels' exported CMake files name the wheel builder's Python; point them at this venv's
+  # (ROS2_ON_PYPI.md, pitfall 1). Redone whenever requirements change.
+  py_include=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  np_include=$("$venv/bin/python" -c 'import numpy; print(numpy.get_include())')
+  files=$(grep -rl '/opt/python/cp311-cp311' "$venv/share" --include='*.cmake' || true)
+  if [ -n "$files" ]; then
+    # shellcheck disable=SC2086
+    sed -i -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_include#g" \
+           -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/core/include#$np_include#g" \
+           -e "s#/opt/python/cp311-cp311/include/python3.11#$py_include#g" $files
+  fi
+  echo "$want" > "$stamp"
+fi
+
+# 3. Interfaces and package: CMake configure (first time), incremental build, install into the venv.
+export AMENT_PREFIX_PATH=$venv CMAKE_PREFIX_PATH=$venv PATH=$venv/bin:$PATH
+mkdir -p "$build"
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  say "configuring the package (interfaces + Python + executables)"
+  cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX="$venv" -DPython3_EXECUTABLE="$venv/bin/python" \
+    -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$build/setup-configure.log" 2>&1 || {
+      cat "$build/setup-configure.log" >&2; echo "setup: CMake configure failed (log above)" >&2; exit 1; }
+fi
+cmake --build "$build" -j "$(nproc)" >"$build/setup-build.log" 2>&1 || {
+  tail -50 "$build/setup-build.log" >&2; echo "setup: build failed (full log: $build/setup-build.log)" >&2; exit 1; }
+cmake --install "$build" >"$build/setup-install.log" 2>&1 || {
+  tail -20 "$build/setup-install.log" >&2; echo "setup: install failed (full log: $build/setup-install.log)" >&2; exit 1; }
+"$venv/bin/python" -c 'from muse_supervisor.msg import Incident' || {
+  echo "setup: the built interfaces do not import; see $build/setup-build.log" >&2; exit 1; }
+say "ready: $venv"
