@@ -16,6 +16,7 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -70,12 +71,19 @@ def declare_config(node: Node, config_type: type[ConfigT]) -> Callable[[], Confi
     are validated as a whole configuration and refused, with the reason, when invalid.
     """
     infos = param_infos(config_type)
+    refused: dict[str, str] = {}
     for info in infos:
         # Integers given for float parameters in YAML would be rejected by rclpy's type check;
         # dynamic typing lets from_mapping() coerce them and report clear errors itself.
         desc = descriptor(info)
         desc.dynamic_typing = True
-        node.declare_parameter(info.name, info.default, desc)
+        try:
+            node.declare_parameter(info.name, info.default, desc)
+        except InvalidParameterValueException as error:
+            # An override outside the descriptor's range: keep the node alive and unconfigured,
+            # and refuse the configure transition with the reason (fail closed, say why).
+            node.declare_parameter(info.name, info.default, desc, ignore_override=True)
+            refused[info.name] = str(error)
 
     def validate_change(changes: list[Parameter]) -> SetParametersResult:
         values = _current_values(node, infos)
@@ -86,8 +94,13 @@ def declare_config(node: Node, config_type: type[ConfigT]) -> Callable[[], Confi
             return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
+    def load() -> ConfigT:
+        if refused:
+            raise ConfigError('; '.join(refused.values()))
+        return from_mapping(config_type, _current_values(node, infos))
+
     node.add_on_set_parameters_callback(validate_change)
-    return lambda: from_mapping(config_type, _current_values(node, infos))
+    return load
 
 
 def _current_values(node: Node, infos: tuple[ParamInfo, ...]) -> dict[str, Any]:
