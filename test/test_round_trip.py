@@ -1,0 +1,169 @@
+"""Cross-process round trips over real ROS 2 with the package's own types.
+
+The peer runs in a separate process (test/peers/interface_peer.py): a publish/subscribe of an
+Incident with evidence, ApprovePlan calls, and ExecutePlan goals with feedback, result and cancel.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from muse_supervisor.action import ExecutePlan
+from muse_supervisor.msg import Evidence, Incident, PlanStep, RecoveryPlan, SkillArgument
+from muse_supervisor.srv import ApprovePlan
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+PEER = Path(__file__).parent / 'peers' / 'interface_peer.py'
+TIMEOUT = 20.0  # generous: discovery on a loaded 2-core machine
+
+
+def _wait(condition: Any, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'condition not met within {timeout} s')
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope='module')
+def peer() -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, str(PEER)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == 'READY'
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def client_node(peer: subprocess.Popen[str], ros_context: Any) -> Iterator[Any]:
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+
+    node = Node('round_trip_client', context=ros_context)
+    executor = MultiThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield node
+    finally:
+        executor.shutdown()
+        thread.join(timeout=5)
+        node.destroy_node()
+
+
+def _plan(*steps: PlanStep) -> RecoveryPlan:
+    return RecoveryPlan(id='plan-7', incident_id='inc-7', steps=list(steps), tier=1)
+
+
+def _wait_step(seconds: float) -> PlanStep:
+    argument = SkillArgument(name='seconds', type=SkillArgument.TYPE_NUMBER, number=seconds)
+    return PlanStep(skill=PlanStep.SKILL_WAIT, arguments=[argument])
+
+
+def test_incident_with_evidence_crosses_processes_intact(client_node: Any) -> None:
+    received: list[Incident] = []
+    client_node.create_subscription(Incident, 'incident_echo', received.append, 10)
+    publisher = client_node.create_publisher(Incident, 'incident', 10)
+    incident = Incident(
+        id='robot_1/0042',
+        kind=Incident.KIND_SPILL_OR_DEBRIS,
+        severity=Incident.SEVERITY_ERROR,
+        summary='liquid on the floor in aisle 4',
+        evidence=[
+            Evidence(source=Evidence.SOURCE_CAMERA, producer='detector:test', confidence=0.5)
+        ],
+    )
+    # Publish until the echo arrives: discovery between processes takes a moment.
+    deadline = time.monotonic() + TIMEOUT
+    while not received and time.monotonic() < deadline:
+        publisher.publish(incident)
+        time.sleep(0.1)
+    assert received and received[0] == incident
+
+
+def test_approve_plan_records_a_decision_and_refuses_anonymous_ones(client_node: Any) -> None:
+    client = client_node.create_client(ApprovePlan, 'approve_plan')
+    assert client.wait_for_service(timeout_sec=TIMEOUT)
+
+    def call(**fields: Any) -> ApprovePlan.Response:
+        future = client.call_async(ApprovePlan.Request(**fields))
+        _wait(future.done)
+        return future.result()
+
+    anonymous = call(plan_id='plan-1', decision=ApprovePlan.Request.DECISION_APPROVE)
+    assert not anonymous.accepted and 'operator' in anonymous.message
+    approved = call(
+        operator_id='op-7',
+        plan_id='plan-1',
+        decision=ApprovePlan.Request.DECISION_APPROVE,
+        reason='aisle checked on camera',
+    )
+    assert approved.accepted and 'op-7' in approved.message
+    assert approved.recorded_at.sec > 0
+    again = call(operator_id='op-8', plan_id='plan-1', decision=ApprovePlan.Request.DECISION_REJECT)
+    assert not again.accepted
+
+
+def _send(client_node: Any, plan: RecoveryPlan) -> tuple[Any, list[Any]]:
+    from rclpy.action import ActionClient
+
+    client = ActionClient(client_node, ExecutePlan, 'execute_plan')
+    assert client.wait_for_server(timeout_sec=TIMEOUT)
+    feedback: list[Any] = []
+    future = client.send_goal_async(
+        ExecutePlan.Goal(plan=plan), feedback_callback=lambda msg: feedback.append(msg.feedback)
+    )
+    _wait(future.done)
+    goal_handle = future.result()
+    assert goal_handle.accepted
+    return goal_handle, feedback
+
+
+def test_execute_plan_reports_feedback_per_step_and_a_result(client_node: Any) -> None:
+    from action_msgs.msg import GoalStatus
+
+    plan = _plan(PlanStep(skill=PlanStep.SKILL_STOP), _wait_step(0.2), _wait_step(0.1))
+    goal_handle, feedback = _send(client_node, plan)
+    result_future = goal_handle.get_result_async()
+    _wait(result_future.done)
+    response = result_future.result()
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+    assert response.result.error_code == ExecutePlan.Result.NONE
+    assert response.result.steps_completed == 3
+    _wait(lambda: len(feedback) == 6, timeout=5)
+    assert [(f.step_index, f.step_state) for f in feedback] == [
+        (i, state)
+        for i in range(3)
+        for state in (ExecutePlan.Feedback.STEP_STARTED, ExecutePlan.Feedback.STEP_SUCCEEDED)
+    ]
+    assert feedback[2].step.arguments[0].number == 0.2
+
+
+def test_execute_plan_cancel_ends_the_goal_as_canceled(client_node: Any) -> None:
+    from action_msgs.msg import GoalStatus
+
+    goal_handle, feedback = _send(client_node, _plan(_wait_step(30.0), _wait_step(1.0)))
+    _wait(lambda: bool(feedback))
+    cancel = goal_handle.cancel_goal_async()
+    _wait(cancel.done)
+    assert len(cancel.result().goals_canceling) == 1
+    result_future = goal_handle.get_result_async()
+    _wait(result_future.done, timeout=10)  # well before the 30 s step would end
+    response = result_future.result()
+    assert response.status == GoalStatus.STATUS_CANCELED
+    assert response.result.error_code == ExecutePlan.Result.CANCELED
+    assert response.result.steps_completed == 0
