@@ -5,9 +5,9 @@ interfaces (``muse_supervisor.msg/srv/action``) and installs everything together
 Python tooling (pip, IDEs) see the same package and executables, e.g. ``pip install --no-deps .``
 into an environment where the interfaces are already installed.
 
-The distribution is deliberately *not* named ``muse_supervisor``: pip would take the CMake-installed
-package for the same distribution and, on upgrade or uninstall, delete the generated ``msg``,
-``srv`` and ``action`` modules with it.
+The distribution is deliberately *not* named ``muse_supervisor``: pip would take the
+CMake-installed package for the same distribution and, on upgrade or uninstall, delete the
+generated ``msg``, ``srv`` and ``action`` modules with it.
 """
 
 from setuptools import find_packages, setup

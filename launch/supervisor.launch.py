@@ -10,11 +10,11 @@ file once per robot with a different ``namespace``.
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
 from muse_supervisor.stack import PACKAGE, launch_plan
 
 
@@ -37,6 +37,7 @@ def _stack_nodes(context):
 
 
 def generate_launch_description():
+    """Declare the launch arguments and the stack's nodes (resolved when launched)."""
     default_config = str(Path(get_package_share_directory(PACKAGE)) / 'config')
     return LaunchDescription(
         [
@@ -46,7 +47,7 @@ def generate_launch_description():
             DeclareLaunchArgument(
                 'config_dir',
                 default_value=default_config,
-                description='Folder holding the nodes\' parameter files',
+                description="Folder holding the nodes' parameter files",
             ),
             DeclareLaunchArgument(
                 'autostart',

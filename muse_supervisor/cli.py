@@ -15,8 +15,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from muse_supervisor.stack import PACKAGE, NodeLaunch, StackError, launch_plan
 from muse_supervisor.stack.launcher import StackProcesses, find_executable, start
@@ -142,7 +142,9 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
             )
             return 1
         until = 'Ctrl-C' if duration is None else f'{duration:g} s have passed'
-        print(f'muse-supervisor: stack is up ({len(plan)} nodes); running until {until}', flush=True)
+        print(
+            f'muse-supervisor: stack is up ({len(plan)} nodes); running until {until}', flush=True
+        )
         end = time.monotonic() + duration if duration is not None else float('inf')
         while not stopping and time.monotonic() < end:
             if _report_exits(stack):

@@ -89,7 +89,9 @@ def test_shipped_parameter_files_are_complete_and_valid(node: Any) -> None:
 def test_safety_parameters_are_read_only() -> None:
     infos = {info.name: info for info in param_infos(SafetyGateConfig)}
     assert infos['rate_hz'].read_only and infos['heartbeat_timeout'].read_only
-    assert infos['heartbeat_timeout'].minimum is not None and infos['heartbeat_timeout'].minimum > 0
+    assert (
+        infos['heartbeat_timeout'].minimum is not None and infos['heartbeat_timeout'].minimum > 0
+    )
 
 
 @pytest.mark.ros

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -35,9 +36,7 @@ def _wait(condition: Any, timeout: float = TIMEOUT) -> None:
 
 @pytest.fixture(scope='module')
 def peer() -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, str(PEER)], stdout=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([sys.executable, str(PEER)], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == 'READY'
@@ -114,7 +113,9 @@ def test_approve_plan_records_a_decision_and_refuses_anonymous_ones(client_node:
     )
     assert approved.accepted and 'op-7' in approved.message
     assert approved.recorded_at.sec > 0
-    again = call(operator_id='op-8', plan_id='plan-1', decision=ApprovePlan.Request.DECISION_REJECT)
+    again = call(
+        operator_id='op-8', plan_id='plan-1', decision=ApprovePlan.Request.DECISION_REJECT
+    )
     assert not again.accepted
 
 

@@ -88,7 +88,7 @@ def test_namespace_normalisation(given: str, expected: str) -> None:
 
 @pytest.mark.parametrize('bad', ['robot-1', '1robot', 'a//b', 'robot 1', 'ns/../x'])
 def test_invalid_namespace_is_refused_with_an_example(bad: str) -> None:
-    with pytest.raises(StackError, match="e.g. 'robot_1'"):
+    with pytest.raises(StackError, match=r"e\.g\. 'robot_1'"):
         launch_plan(CONFIG, bad)
 
 
@@ -101,5 +101,5 @@ def test_only_restricts_the_stack_and_rejects_unknown_names() -> None:
 
 
 def test_missing_parameter_file_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(StackError, match='safety_gate.yaml'):
+    with pytest.raises(StackError, match=r'safety_gate\.yaml'):
         launch_plan(tmp_path)

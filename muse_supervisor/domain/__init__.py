@@ -6,6 +6,7 @@ suite checks that the two never drift apart.
 """
 
 from muse_supervisor.domain.vocabulary import (
+    SKILLS,
     ArgumentSpec,
     ArgumentType,
     IncidentKind,
@@ -13,17 +14,16 @@ from muse_supervisor.domain.vocabulary import (
     Severity,
     Skill,
     SkillSpec,
-    SKILLS,
     Tier,
     governing_kind,
 )
 
 __all__ = [
+    'SKILLS',
     'ArgumentSpec',
     'ArgumentType',
     'IncidentKind',
     'NotifyRole',
-    'SKILLS',
     'Severity',
     'Skill',
     'SkillSpec',

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 class IncidentKind(enum.IntEnum):
@@ -159,7 +159,9 @@ SKILLS: dict[Skill, SkillSpec] = {
     spec.skill: spec
     for spec in (
         SkillSpec(Skill.STOP, Tier.A, moves_robot=False),
-        SkillSpec(Skill.WAIT, Tier.A, False, (ArgumentSpec('seconds', _NUMBER, True, 0.0, 600.0),)),
+        SkillSpec(
+            Skill.WAIT, Tier.A, False, (ArgumentSpec('seconds', _NUMBER, True, 0.0, 600.0),)
+        ),
         SkillSpec(
             Skill.SLOW_DOWN, Tier.A, False, (ArgumentSpec('max_speed', _NUMBER, True, 0.0, 2.0),)
         ),
@@ -176,9 +178,14 @@ SKILLS: dict[Skill, SkillSpec] = {
         SkillSpec(
             Skill.CAPTURE_EVIDENCE, Tier.A, False, (ArgumentSpec('camera', _TEXT, max_length=100),)
         ),
-        SkillSpec(Skill.REVERSE, Tier.B, True, (ArgumentSpec('distance', _NUMBER, True, 0.0, 2.0),)),
         SkillSpec(
-            Skill.ROTATE, Tier.B, True, (ArgumentSpec('angle', _NUMBER, True, -2 * math.pi, 2 * math.pi),)
+            Skill.REVERSE, Tier.B, True, (ArgumentSpec('distance', _NUMBER, True, 0.0, 2.0),)
+        ),
+        SkillSpec(
+            Skill.ROTATE,
+            Tier.B,
+            True,
+            (ArgumentSpec('angle', _NUMBER, True, -2 * math.pi, 2 * math.pi),),
         ),
         SkillSpec(Skill.RELOCALIZE, Tier.B, True),
         SkillSpec(Skill.NAVIGATE_TO, Tier.B, True, (ArgumentSpec('target', _TEXT_OR_POSE),)),
@@ -193,7 +200,9 @@ SKILLS: dict[Skill, SkillSpec] = {
         ),
         SkillSpec(Skill.DOCK, Tier.B, True, (ArgumentSpec('station', _TEXT, max_length=100),)),
         SkillSpec(Skill.RETRY_STEP, Tier.B, True),
-        SkillSpec(Skill.RESET_FAULT, Tier.C, False, (ArgumentSpec('device', _TEXT, max_length=100),)),
+        SkillSpec(
+            Skill.RESET_FAULT, Tier.C, False, (ArgumentSpec('device', _TEXT, max_length=100),)
+        ),
         SkillSpec(Skill.RESUME_MISSION, Tier.C, True),
     )
 }

@@ -19,11 +19,13 @@ from muse_supervisor.params import param
 class HmiBridgeConfig:
     """Parameters of ``hmi_bridge`` (see ``config/hmi_bridge.yaml``)."""
 
-    host: str = param(
-        '127.0.0.1', 'Address the HMI server listens on.', read_only=True
-    )
+    host: str = param('127.0.0.1', 'Address the HMI server listens on.', read_only=True)
     port: int = param(
-        8765, 'Port the HMI server listens on (0 picks a free one).', minimum=0, maximum=65535, read_only=True
+        8765,
+        'Port the HMI server listens on (0 picks a free one).',
+        minimum=0,
+        maximum=65535,
+        read_only=True,
     )
 
 

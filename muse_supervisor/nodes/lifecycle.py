@@ -9,7 +9,8 @@ activates itself, for stacks started without a lifecycle manager.
 from __future__ import annotations
 
 import sys
-from typing import Any, Generic, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -51,7 +52,7 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
         return bool(self.get_parameter('autostart').value)
 
 
-def run(node_type: type[SupervisorNode[Any]], args: Sequence[str] | None = None) -> int:
+def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None = None) -> int:
     """Run one node in its own process until shut down; return the process exit status."""
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node = None
@@ -73,7 +74,10 @@ def run(node_type: type[SupervisorNode[Any]], args: Sequence[str] | None = None)
 
 
 def _autostart(node: SupervisorNode[Any]) -> bool:
-    for transition, name in ((node.trigger_configure, 'configure'), (node.trigger_activate, 'activate')):
+    for transition, name in (
+        (node.trigger_configure, 'configure'),
+        (node.trigger_activate, 'activate'),
+    ):
         if transition() != TransitionCallbackReturn.SUCCESS:
             node.get_logger().fatal(f'autostart: {name} failed; exiting')
             return False

@@ -20,10 +20,16 @@ class PerceptionConfig:
     """Parameters of ``perception`` (see ``config/perception.yaml``)."""
 
     camera_stale_timeout: float = param(
-        2.0, 'Seconds without a camera frame after which the camera counts as faulty.', minimum=0.1, maximum=60.0
+        2.0,
+        'Seconds without a camera frame after which the camera counts as faulty.',
+        minimum=0.1,
+        maximum=60.0,
     )
     incident_cooldown: float = param(
-        5.0, 'Seconds before an incident of the same kind may be opened again after closing.', minimum=0.0, maximum=3600.0
+        5.0,
+        'Seconds before an incident of the same kind may be opened again after closing.',
+        minimum=0.0,
+        maximum=3600.0,
     )
 
 
@@ -35,7 +41,9 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start work (skeleton; still to come: the incident builder and detectors)."""
-        self.get_logger().info('active (skeleton; still to come: the incident builder and detectors)')
+        self.get_logger().info(
+            'active (skeleton; still to come: the incident builder and detectors)'
+        )
         return super().on_activate(state)
 
 

@@ -1,4 +1,4 @@
-"""``plan_simulator_node``: predicts what each candidate plan would do (EvaluatePlan action server).
+"""``plan_simulator_node``: predicts what each candidate plan would do (EvaluatePlan server).
 
 Skeleton of the foundation issue: it declares its parameters with descriptors, validates them on
 configure and follows the lifecycle. The world model and plan rollout fill it in later.
@@ -22,9 +22,7 @@ class PlanSimulatorConfig:
     horizon: float = param(
         120.0, 'Longest stretch of time a plan is simulated for (s).', minimum=1.0, maximum=3600.0
     )
-    time_step: float = param(
-        0.1, 'Simulation step (s).', minimum=0.001, maximum=1.0
-    )
+    time_step: float = param(0.1, 'Simulation step (s).', minimum=0.001, maximum=1.0)
 
 
 class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
@@ -35,7 +33,9 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start work (skeleton; still to come: the world model and plan rollout)."""
-        self.get_logger().info('active (skeleton; still to come: the world model and plan rollout)')
+        self.get_logger().info(
+            'active (skeleton; still to come: the world model and plan rollout)'
+        )
         return super().on_activate(state)
 
 

@@ -20,13 +20,20 @@ class ReasonerConfig:
     """Parameters of ``reasoner`` (see ``config/reasoner.yaml``)."""
 
     mode: str = param(
-        'instant', 'Reasoning mode: instant answers at once, thinking samples several candidates.', choices=('instant', 'thinking')
+        'instant',
+        'Reasoning mode: instant answers at once, thinking samples several candidates.',
+        choices=('instant', 'thinking'),
     )
     candidates: int = param(
-        3, 'Number of candidate plans generated in parallel in thinking mode.', minimum=1, maximum=16
+        3,
+        'Number of candidate plans generated in parallel in thinking mode.',
+        minimum=1,
+        maximum=16,
     )
     model_path: str = param(
-        '', 'Local folder of a vision-language model; empty means no model is loaded.', read_only=True
+        '',
+        'Local folder of a vision-language model; empty means no model is loaded.',
+        read_only=True,
     )
 
 
@@ -38,7 +45,9 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start work (skeleton; still to come: the multimodal reasoner backends)."""
-        self.get_logger().info('active (skeleton; still to come: the multimodal reasoner backends)')
+        self.get_logger().info(
+            'active (skeleton; still to come: the multimodal reasoner backends)'
+        )
         return super().on_activate(state)
 
 

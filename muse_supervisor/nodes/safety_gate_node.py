@@ -20,13 +20,21 @@ class SafetyGateConfig:
     """Parameters of ``safety_gate`` (see ``config/safety_gate.yaml``)."""
 
     rate_hz: float = param(
-        20.0, 'Rate at which cmd_vel is published, zero when nothing valid commands motion (Hz).', minimum=1.0, maximum=200.0, read_only=True
+        20.0,
+        'Rate at which cmd_vel is published, zero when nothing valid commands motion (Hz).',
+        minimum=1.0,
+        maximum=200.0,
+        read_only=True,
     )
     require_heartbeat: bool = param(
         True, 'Stop when the supervisor heartbeat lapses.', read_only=True
     )
     heartbeat_timeout: float = param(
-        0.5, 'Seconds without a supervisor heartbeat after which the gate stops.', minimum=0.01, maximum=10.0, read_only=True
+        0.5,
+        'Seconds without a supervisor heartbeat after which the gate stops.',
+        minimum=0.01,
+        maximum=10.0,
+        read_only=True,
     )
 
 
@@ -38,7 +46,9 @@ class SafetyGateNode(SupervisorNode[SafetyGateConfig]):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start work (skeleton; still to come: the gate rules and plan execution)."""
-        self.get_logger().info('active (skeleton; still to come: the gate rules and plan execution)')
+        self.get_logger().info(
+            'active (skeleton; still to come: the gate rules and plan execution)'
+        )
         return super().on_activate(state)
 
 

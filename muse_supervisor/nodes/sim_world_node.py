@@ -20,7 +20,10 @@ class SimWorldConfig:
     """Parameters of ``sim_world`` (see ``config/sim_world.yaml``)."""
 
     rate_hz: float = param(
-        50.0, 'Rate at which the simulated robot is stepped and odometry published (Hz).', minimum=1.0, maximum=1000.0
+        50.0,
+        'Rate at which the simulated robot is stepped and odometry published (Hz).',
+        minimum=1.0,
+        maximum=1000.0,
     )
 
 

@@ -7,7 +7,8 @@ tells an operator what it means. Run-time changes go through the same validation
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -18,7 +19,6 @@ from rcl_interfaces.msg import (
 )
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
 from muse_supervisor.params.spec import ConfigError, ParamInfo, from_mapping, param_infos
 
@@ -85,7 +85,7 @@ def declare_config(node: Node, config_type: type[ConfigT]) -> Callable[[], Confi
             node.declare_parameter(info.name, info.default, desc, ignore_override=True)
             refused[info.name] = str(error)
 
-    def validate_change(changes: list[Parameter]) -> SetParametersResult:
+    def validate_change(changes: list[Any]) -> SetParametersResult:  # rclpy Parameters
         values = _current_values(node, infos)
         values.update({change.name: change.value for change in changes if change.name in values})
         try:

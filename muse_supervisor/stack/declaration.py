@@ -148,7 +148,8 @@ def normalize_namespace(namespace: str) -> str:
     if stripped and not all(_NAME.match(part) for part in stripped.split('/')):
         raise StackError(
             f'invalid robot namespace {namespace!r}: expected names of letters, digits and '
-            "underscores, starting with a letter, separated by '/', e.g. 'robot_1' or 'site_a/robot_1'"
+            "underscores, starting with a letter, separated by '/', "
+            "e.g. 'robot_1' or 'site_a/robot_1'"
         )
     return '/' + stripped
 

@@ -8,13 +8,14 @@ must not look healthy.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from muse_supervisor.stack.declaration import NodeLaunch, StackError
 
@@ -54,10 +55,8 @@ class StackProcesses:
             if not alive:
                 return
             for node in alive:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(node.process.pid, signum)
-                except ProcessLookupError:
-                    pass
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(n.process.poll() is None for n in alive):
                 time.sleep(0.05)

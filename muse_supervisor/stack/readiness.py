@@ -7,10 +7,12 @@ answers ``get_state`` with ``active``.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from lifecycle_msgs.srv import GetState
 from rclpy.node import Node
+
 
 def lifecycle_states(
     node: Node,
@@ -24,7 +26,7 @@ def lifecycle_states(
     Returns the last state label seen per node (``'no answer'`` where none came). ``spin_once``
     spins the caller's executor; ``keep_waiting`` lets the caller stop early (a process died).
     """
-    clients = {
+    clients: dict[str, Any] = {
         name: node.create_client(GetState, f'{name}/get_state') for name in fully_qualified_names
     }
     states = {name: 'no answer' for name in fully_qualified_names}

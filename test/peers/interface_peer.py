@@ -72,7 +72,9 @@ class InterfacePeer(Node):
                     result.steps_completed = index
                     return result
                 time.sleep(0.02)
-            self.feedback(goal_handle, index, len(steps), step, ExecutePlan.Feedback.STEP_SUCCEEDED)
+            self.feedback(
+                goal_handle, index, len(steps), step, ExecutePlan.Feedback.STEP_SUCCEEDED
+            )
         goal_handle.succeed()
         result.error_code = ExecutePlan.Result.NONE
         result.steps_completed = len(steps)
