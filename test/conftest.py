@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Keep this run's ROS traffic and logs to itself: a domain of its own (unless the caller chose
 # one, as .ci/run does), discovery on this host only, logs under a temporary folder.
-os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='muse-test-roslog-'))
 # Installed executables and config are found through the ament prefix: this environment's.
