@@ -1,0 +1,512 @@
+"""The gate's rules: which command, if any, reaches the actuators, and why not.
+
+:class:`GateCore` holds the latest of every input the gate watches and computes, at each
+:meth:`GateCore.update`, the one velocity to publish. It fails closed: every input is checked
+(finite, in range, fresh), a stale or missing input means zero, an e-stop, a person in the zone
+or a latched fault means zero at once and stays so until an operator resets it after the cause is
+gone, and anything it does not understand means zero. It never holds a last command.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from muse_supervisor.safety.config import GateConfig
+from muse_supervisor.safety.geometry import point_in_polygon
+
+PLAN_SOURCE = 'plan'
+# A clock that goes back by more than this (s) is a reset, not jitter between threads.
+_BACKWARD_JUMP = 0.05
+
+
+class Cause(enum.IntEnum):
+    """Why the gate holds the robot stopped; values equal ``StopReason.CAUSE_*``."""
+
+    UNKNOWN = 0
+    ESTOP = 1
+    PERSON_IN_ZONE = 2
+    HEARTBEAT_STALE = 3
+    SOURCE_STALE = 4
+    INVALID_COMMAND = 5
+    ROGUE_PUBLISHER = 6
+    KEEP_OUT_ZONE = 7
+    FAULT = 8
+    PLAN_STEP_STALE = 9
+    PLAN_CANCELED = 10
+    NOT_ACTIVE = 11
+    INTERNAL_ERROR = 12
+    ODOMETRY_STALE = 13
+
+
+class GateState(enum.IntEnum):
+    """Values equal ``GateStatus.STATE_*``."""
+
+    INACTIVE = 0
+    IDLE = 1
+    FORWARDING = 2
+    EXECUTING_PLAN = 3
+    STOPPING = 4
+    LATCHED = 5
+
+
+@dataclass(frozen=True)
+class Velocity:
+    """A planar velocity command: forward speed (m/s) and turn rate (rad/s). Nothing else moves."""
+
+    linear: float = 0.0
+    angular: float = 0.0
+
+    @property
+    def is_zero(self) -> bool:
+        """Whether this commands no motion at all."""
+        return self.linear == 0.0 and self.angular == 0.0
+
+
+ZERO = Velocity()
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One cause holding the robot stopped."""
+
+    cause: Cause
+    latched: bool
+    detail: str
+    since: float
+
+
+@dataclass(frozen=True)
+class Pose2D:
+    """Position (m) and heading (rad) from odometry, with its speeds."""
+
+    x: float
+    y: float
+    yaw: float
+    linear: float = 0.0
+    angular: float = 0.0
+
+
+@dataclass(frozen=True)
+class GateOutput:
+    """What the gate publishes after one update."""
+
+    command: Velocity
+    state: GateState
+    active_source: str
+    stops: tuple[Stop, ...]
+    max_linear_speed: float
+    max_angular_speed: float
+    estop_engaged: bool
+    person_in_zone: bool
+    heartbeat_ok: bool
+
+
+@dataclass
+class _Source:
+    priority: int
+    timeout: float
+    command: Velocity | None = None
+    stamp: float = -math.inf
+    invalid: str = ''
+
+
+class GateCore:
+    """The gate's state and rules. Not thread-safe: the node serialises calls under one lock."""
+
+    def __init__(self, config: GateConfig, now: float) -> None:
+        self.config = config
+        limits = config.limits
+        self._sources = {s.name: _Source(s.priority, s.timeout) for s in config.sources}
+        self._sources[PLAN_SOURCE] = _Source(limits.plan_priority, limits.plan_step_timeout)
+        self._active = False
+        self._latched: dict[Cause, Stop] = {}
+        self._heartbeat = -math.inf
+        self._estop_engaged = False
+        self._estop_heard = -math.inf
+        self._person = False
+        self._rogue = False
+        self._pose: Pose2D | None = None
+        self._pose_stamp = -math.inf
+        self._obstacle: float | None = None
+        self._obstacle_stamp = -math.inf
+        self._speed_cap: float | None = None
+        self._plan_running = False
+        self._last_output = ZERO
+        self._last_time = now
+        self._last_active_source = ''
+        self._source_lost: Stop | None = None
+
+    # ----- lifecycle -------------------------------------------------------------------------
+    def activate(self, now: float) -> None:
+        """Start forwarding valid commands (inputs still have to be fresh)."""
+        self._active = True
+        self._last_time = now
+
+    def deactivate(self) -> None:
+        """Stop forwarding: every later update gives zero."""
+        self._active = False
+
+    # ----- inputs ----------------------------------------------------------------------------
+    def command(
+        self,
+        source: str,
+        linear: tuple[float, float, float],
+        angular: tuple[float, float, float],
+        now: float,
+    ) -> str:
+        """Record a velocity command from ``source``; return why it was refused, or ``''``.
+
+        A refused command replaces the source's previous one (never "hold last"): the source
+        stays in control and commands zero until it sends a valid command again.
+        """
+        state = self._sources.get(source)
+        if state is None:
+            return f'unknown command source {source!r}'
+        self._observe_time(now)
+        reason = self._check_twist(linear, angular)
+        state.stamp = now
+        if reason:
+            state.command, state.invalid = None, reason
+        else:
+            state.command, state.invalid = Velocity(linear[0], angular[2]), ''
+        return reason
+
+    def plan_command(self, velocity: Velocity | None, now: float) -> str:
+        """Record the running plan step's command; ``None`` once the plan stops commanding."""
+        self._observe_time(now)
+        state = self._sources[PLAN_SOURCE]
+        if velocity is None:
+            state.command, state.stamp, state.invalid = None, -math.inf, ''
+            return ''
+        return self.command(
+            PLAN_SOURCE, (velocity.linear, 0.0, 0.0), (0.0, 0.0, velocity.angular), now
+        )
+
+    def set_plan_running(self, running: bool, now: float) -> None:
+        """Whether a plan is executing: a running plan whose step falls silent is a stop cause."""
+        self._plan_running = running
+        if not running:
+            self.plan_command(None, now)
+            self._speed_cap = None
+
+    def set_speed_cap(self, cap: float | None) -> None:
+        """Cap the forward speed (``slow_down``); ``None`` lifts the cap."""
+        if cap is not None and (not math.isfinite(cap) or cap < 0):
+            cap = 0.0
+        self._speed_cap = cap
+
+    def heartbeat(self, stamp: float | None, now: float) -> bool:
+        """Record a supervisor heartbeat stamped ``stamp``; return whether it was accepted.
+
+        A missing or zero stamp, a stamp from further in the future than the allowed clock skew,
+        or one already older than the timeout does not count.
+        """
+        self._observe_time(now)
+        limits = self.config.limits
+        if stamp is None or not math.isfinite(stamp) or stamp <= 0.0:
+            return False
+        if stamp > now + limits.max_clock_skew or now - stamp > limits.heartbeat_timeout:
+            return False
+        self._heartbeat = max(self._heartbeat, min(stamp, now))
+        return True
+
+    def estop(self, engaged: bool, now: float) -> None:
+        """Record the e-stop state (true = engaged). Engaging latches until an operator reset."""
+        self._observe_time(now)
+        self._estop_heard = now
+        self._estop_engaged = bool(engaged)
+        if self._estop_engaged:
+            self._latch(Cause.ESTOP, 'e-stop engaged', now)
+
+    def person_in_zone(self, present: bool, now: float) -> None:
+        """Record whether a person is inside the protective zone; presence latches."""
+        self._observe_time(now)
+        self._person = bool(present)
+        if self._person:
+            self._latch(Cause.PERSON_IN_ZONE, 'person inside the protective zone', now)
+
+    def odometry(self, pose: Pose2D, now: float) -> None:
+        """Record the robot's pose and speeds; a non-finite pose counts as no pose."""
+        self._observe_time(now)
+        values = (pose.x, pose.y, pose.yaw, pose.linear, pose.angular)
+        if not all(math.isfinite(v) for v in values):
+            self._pose, self._pose_stamp = None, -math.inf
+            return
+        self._pose, self._pose_stamp = pose, now
+        for zone in self.config.keep_out_zones:
+            if point_in_polygon(pose.x, pose.y, zone.polygon):
+                self._latch(
+                    Cause.KEEP_OUT_ZONE,
+                    f'robot at ({pose.x:.2f}, {pose.y:.2f}) is inside keep-out zone {zone.name}',
+                    now,
+                )
+
+    def obstacle_distance(self, distance: float, now: float) -> None:
+        """Record the distance (m) to the nearest obstacle ahead; non-finite means unknown."""
+        self._observe_time(now)
+        if math.isfinite(distance) and distance >= 0.0:
+            self._obstacle, self._obstacle_stamp = distance, now
+        else:
+            self._obstacle, self._obstacle_stamp = None, -math.inf
+
+    def rogue_publishers(self, description: str, now: float) -> None:
+        """Report other publishers on an actuator topic (empty when there are none)."""
+        self._rogue = bool(description)
+        if self._rogue:
+            self._latch(Cause.ROGUE_PUBLISHER, description, now)
+
+    def latch_fault(self, cause: Cause, detail: str, now: float) -> None:
+        """Latch a stop that only an operator reset clears (internal errors, device faults)."""
+        self._latch(cause, detail, now)
+
+    def reset(self, operator_id: str, now: float) -> tuple[bool, str, tuple[Stop, ...]]:
+        """Clear latched stops whose cause is gone, for an identified operator.
+
+        Returns (success, message, causes still present). Nothing is cleared unless every latched
+        cause is gone: a partial reset would leave an operator believing the robot is clear.
+        """
+        if not operator_id.strip():
+            return False, 'operator_id is empty: a reset needs an identified operator', ()
+        remaining = tuple(
+            stop for stop in self._latched.values() if self._still_present(stop, now)
+        )
+        if remaining:
+            causes = ', '.join(f'{s.cause.name.lower()} ({s.detail})' for s in remaining)
+            return False, f'cause still present: {causes}', remaining
+        if not self._latched:
+            return True, 'nothing to reset', ()
+        cleared = ', '.join(cause.name.lower() for cause in self._latched)
+        self._latched.clear()
+        return True, f'cleared {cleared} for operator {operator_id}', ()
+
+    # ----- output ----------------------------------------------------------------------------
+    def stops(self, now: float) -> tuple[Stop, ...]:
+        """Every cause that holds the robot stopped at ``now``."""
+        self._observe_time(now)
+        limits = self.config.limits
+        stops: list[Stop] = []
+        if not self._active:
+            stops.append(Stop(Cause.NOT_ACTIVE, False, 'gate is not active', now))
+        if limits.estop_heartbeat_required and now - self._estop_heard > limits.estop_timeout:
+            self._latch(
+                Cause.ESTOP,
+                f'no e-stop message for more than {limits.estop_timeout:.2f} s (counts as engaged)',
+                now,
+            )
+        stops.extend(self._latched.values())
+        if limits.require_heartbeat and now - self._heartbeat > limits.heartbeat_timeout:
+            stops.append(
+                Stop(
+                    Cause.HEARTBEAT_STALE,
+                    False,
+                    f'no supervisor heartbeat within {limits.heartbeat_timeout:.2f} s',
+                    now,
+                )
+            )
+        needs_pose = bool(self.config.keep_out_zones) or self._plan_running
+        if needs_pose and now - self._pose_stamp > limits.odom_timeout:
+            stops.append(Stop(Cause.ODOMETRY_STALE, False, 'pose unknown: odometry is stale', now))
+        plan = self._sources[PLAN_SOURCE]
+        if self._plan_running and now - plan.stamp > plan.timeout:
+            stops.append(
+                Stop(
+                    Cause.PLAN_STEP_STALE,
+                    False,
+                    f'running plan step silent for more than {plan.timeout:.2f} s',
+                    now,
+                )
+            )
+        return tuple(stops)
+
+    def update(self, now: float) -> GateOutput:
+        """Compute the command to publish at ``now`` and remember it for the ramp limits."""
+        try:
+            return self._update(now)
+        except Exception as error:  # any fault on the path means stop
+            self._latch(Cause.INTERNAL_ERROR, f'gate error: {error!r}', now)
+            self._last_output, self._last_time = ZERO, now
+            return self._output(ZERO, GateState.LATCHED, '', tuple(self._latched.values()), now)
+
+    def _update(self, now: float) -> GateOutput:
+        stops = list(self.stops(now))
+        name, source = self._select(now)
+        if name:
+            self._last_active_source, self._source_lost = name, None
+        elif self._last_active_source:
+            lost = self._last_active_source
+            timeout = self._sources[lost].timeout
+            self._source_lost = Stop(
+                Cause.SOURCE_STALE,
+                False,
+                f'source {lost} silent for more than {timeout:.2f} s',
+                now,
+            )
+            self._last_active_source = ''
+        if self._source_lost is not None and not name:
+            stops.append(self._source_lost)
+        if source is not None and source.invalid:
+            stops.append(Stop(Cause.INVALID_COMMAND, False, f'{name}: {source.invalid}', now))
+        target = source.command if source is not None and source.command is not None else ZERO
+        if not stops:
+            target, zone_stop = self._keep_out(target, now)
+            if zone_stop is not None:
+                stops.append(zone_stop)
+        if stops:
+            # Stop causes act at once: no ramp, no last command held.
+            command = ZERO
+            latched = any(stop.latched for stop in stops)
+            state = GateState.LATCHED if latched else GateState.STOPPING
+        else:
+            command = self._ramp(self._capped(target, now), now)
+            if name == PLAN_SOURCE:
+                state = GateState.EXECUTING_PLAN
+            elif name:
+                state = GateState.FORWARDING
+            else:
+                state = GateState.IDLE if command.is_zero else GateState.STOPPING
+        self._last_output, self._last_time = command, now
+        return self._output(command, state, name, tuple(stops), now)
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def _select(self, now: float) -> tuple[str, _Source | None]:
+        best: tuple[str, _Source | None] = ('', None)
+        for name, source in self._sources.items():
+            if now - source.stamp > source.timeout or source.stamp > now:
+                continue
+            if source.command is None and not source.invalid:
+                continue
+            if best[1] is None or source.priority > best[1].priority:
+                best = (name, source)
+        return best
+
+    def _check_twist(
+        self, linear: tuple[float, float, float], angular: tuple[float, float, float]
+    ) -> str:
+        values = (*linear, *angular)
+        if len(values) != 6 or not all(isinstance(v, (int, float)) for v in values):
+            return 'malformed command'
+        if not all(math.isfinite(v) for v in values):
+            return f'non-finite value in command {values}'
+        limits = self.config.limits
+        if abs(linear[0]) > limits.max_linear_speed:
+            return f'linear.x {linear[0]:.3f} m/s beyond the limit {limits.max_linear_speed} m/s'
+        if abs(angular[2]) > limits.max_angular_speed:
+            return (
+                f'angular.z {angular[2]:.3f} rad/s beyond the limit '
+                f'{limits.max_angular_speed} rad/s'
+            )
+        return ''
+
+    def _caps(self, now: float) -> tuple[float, float, float]:
+        """Speed caps in force: (forward, backward, angular)."""
+        limits = self.config.limits
+        forward = backward = limits.max_linear_speed
+        if self._speed_cap is not None:
+            forward = backward = min(forward, self._speed_cap)
+        if self._obstacle is not None and now - self._obstacle_stamp <= limits.obstacle_timeout:
+            # Braking-distance cap: stop before the margin at the assumed deceleration. The
+            # obstacle is ahead, so it caps forward motion only.
+            room = max(0.0, self._obstacle - limits.obstacle_margin)
+            forward = min(forward, math.sqrt(2.0 * limits.braking_decel * room))
+        return forward, backward, limits.max_angular_speed
+
+    def _capped(self, target: Velocity, now: float) -> Velocity:
+        forward, backward, angular = self._caps(now)
+        return Velocity(
+            max(-backward, min(forward, target.linear)),
+            max(-angular, min(angular, target.angular)),
+        )
+
+    def _ramp(self, target: Velocity, now: float) -> Velocity:
+        limits = self.config.limits
+        dt = min(max(now - self._last_time, 0.0), self.config.period)
+        last = self._last_output
+        linear = _ramp_axis(
+            last.linear, target.linear, limits.max_linear_accel * dt, limits.max_linear_decel * dt
+        )
+        angular_step = limits.max_angular_accel * dt
+        angular = _ramp_axis(last.angular, target.angular, angular_step, angular_step)
+        return Velocity(linear, angular)
+
+    def _keep_out(self, target: Velocity, now: float) -> tuple[Velocity, Stop | None]:
+        """Refuse motion whose braking path would enter a keep-out zone."""
+        if not self.config.keep_out_zones or target.is_zero or self._pose is None:
+            return target, None
+        limits = self.config.limits
+        speed = abs(target.linear)
+        reach = speed * self.config.period + speed * speed / (2.0 * limits.braking_decel)
+        reach += limits.obstacle_margin if speed > 0 else 0.0
+        direction = 1.0 if target.linear >= 0 else -1.0
+        x = self._pose.x + direction * reach * math.cos(self._pose.yaw)
+        y = self._pose.y + direction * reach * math.sin(self._pose.yaw)
+        for zone in self.config.keep_out_zones:
+            if point_in_polygon(x, y, zone.polygon):
+                detail = f'motion would enter keep-out zone {zone.name} within {reach:.2f} m'
+                return ZERO, Stop(Cause.KEEP_OUT_ZONE, False, detail, now)
+        return target, None
+
+    def _latch(self, cause: Cause, detail: str, now: float) -> None:
+        if cause not in self._latched:
+            self._latched[cause] = Stop(cause, True, detail, now)
+
+    def _still_present(self, stop: Stop, now: float) -> bool:
+        limits = self.config.limits
+        if stop.cause is Cause.ESTOP:
+            lapsed = (
+                limits.estop_heartbeat_required and now - self._estop_heard > limits.estop_timeout
+            )
+            return self._estop_engaged or lapsed
+        if stop.cause is Cause.PERSON_IN_ZONE:
+            return self._person
+        if stop.cause is Cause.ROGUE_PUBLISHER:
+            return self._rogue
+        if stop.cause is Cause.KEEP_OUT_ZONE and self._pose is not None:
+            return any(
+                point_in_polygon(self._pose.x, self._pose.y, zone.polygon)
+                for zone in self.config.keep_out_zones
+            )
+        return False
+
+    def _observe_time(self, now: float) -> None:
+        """Time jumping backwards (a sim clock reset) makes every input stale: fail closed."""
+        if now < self._last_time - _BACKWARD_JUMP:
+            for source in self._sources.values():
+                source.command, source.stamp, source.invalid = None, -math.inf, ''
+            self._heartbeat = self._estop_heard = self._pose_stamp = -math.inf
+            self._obstacle_stamp = -math.inf
+            self._last_output, self._last_time = ZERO, now
+
+    def _output(
+        self, command: Velocity, state: GateState, source: str, stops: tuple[Stop, ...], now: float
+    ) -> GateOutput:
+        forward_cap, _, angular_cap = self._caps(now)
+        limits = self.config.limits
+        return GateOutput(
+            command=command,
+            state=state,
+            active_source=source,
+            stops=stops,
+            max_linear_speed=forward_cap,
+            max_angular_speed=angular_cap,
+            estop_engaged=self._estop_engaged or Cause.ESTOP in self._latched,
+            person_in_zone=self._person,
+            heartbeat_ok=not limits.require_heartbeat
+            or now - self._heartbeat <= limits.heartbeat_timeout,
+        )
+
+
+def _ramp_axis(last: float, target: float, accel_step: float, decel_step: float) -> float:
+    """One ramp step: speed up by at most ``accel_step``, slow down by at most ``decel_step``."""
+    if last * target < 0:
+        return _step_toward(last, 0.0, decel_step)  # reversing: brake to zero first
+    if abs(target) > abs(last):
+        return _step_toward(last, target, accel_step)
+    return _step_toward(last, target, decel_step)
+
+
+def _step_toward(current: float, target: float, max_step: float) -> float:
+    if abs(target - current) <= max_step:
+        return target
+    return current + math.copysign(max_step, target - current)
