@@ -13,7 +13,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from muse_supervisor.safety.config import GateConfig
+from muse_supervisor.safety.config import GateConfig, KeepOutZone
 from muse_supervisor.safety.geometry import point_in_polygon
 
 PLAN_SOURCE = 'plan'
@@ -132,6 +132,7 @@ class GateCore:
         self._obstacle: float | None = None
         self._obstacle_stamp = -math.inf
         self._speed_cap: float | None = None
+        self._zones: list[KeepOutZone] = list(config.keep_out_zones)
         self._plan_running = False
         self._last_output = ZERO
         self._last_time = now
@@ -185,11 +186,30 @@ class GateCore:
         )
 
     def set_plan_running(self, running: bool, now: float) -> None:
-        """Whether a plan is executing: a running plan whose step falls silent is a stop cause."""
+        """Whether a plan is executing: a running plan whose step falls silent is a stop cause.
+
+        When a plan ends, what it changed ends with it: its speed cap and its keep-out zones.
+        """
         self._plan_running = running
         if not running:
             self.plan_command(None, now)
             self._speed_cap = None
+            self._zones = list(self.config.keep_out_zones)
+
+    def add_keep_out_zone(self, zone: KeepOutZone) -> None:
+        """Enforce one more keep-out zone until the running plan ends (``reroute``)."""
+        self._zones.append(zone)
+
+    def pose(self, now: float) -> Pose2D | None:
+        """The latest pose if it is fresh, else ``None``."""
+        if self._pose is None or now - self._pose_stamp > self.config.limits.odom_timeout:
+            return None
+        return self._pose
+
+    def invariant_active(self, now: float) -> str:
+        """Describe the safety invariant that forbids motion now, or ``''`` when none does."""
+        latched = [stop for stop in self.stops(now) if stop.latched]
+        return '; '.join(stop.detail for stop in latched)
 
     def set_speed_cap(self, cap: float | None) -> None:
         """Cap the forward speed (``slow_down``); ``None`` lifts the cap."""
@@ -235,7 +255,7 @@ class GateCore:
             self._pose, self._pose_stamp = None, -math.inf
             return
         self._pose, self._pose_stamp = pose, now
-        for zone in self.config.keep_out_zones:
+        for zone in self._zones:
             if point_in_polygon(pose.x, pose.y, zone.polygon):
                 self._latch(
                     Cause.KEEP_OUT_ZONE,
@@ -292,7 +312,7 @@ class GateCore:
         if limits.estop_heartbeat_required and now - self._estop_heard > limits.estop_timeout:
             self._latch(
                 Cause.ESTOP,
-                f'no e-stop message for more than {limits.estop_timeout:.2f} s (counts as engaged)',
+                f'no e-stop message for {limits.estop_timeout:.2f} s (counts as engaged)',
                 now,
             )
         stops.extend(self._latched.values())
@@ -305,7 +325,7 @@ class GateCore:
                     now,
                 )
             )
-        needs_pose = bool(self.config.keep_out_zones) or self._plan_running
+        needs_pose = bool(self._zones) or self._plan_running
         if needs_pose and now - self._pose_stamp > limits.odom_timeout:
             stops.append(Stop(Cause.ODOMETRY_STALE, False, 'pose unknown: odometry is stale', now))
         plan = self._sources[PLAN_SOURCE]
@@ -432,7 +452,7 @@ class GateCore:
 
     def _keep_out(self, target: Velocity, now: float) -> tuple[Velocity, Stop | None]:
         """Refuse motion whose braking path would enter a keep-out zone."""
-        if not self.config.keep_out_zones or target.is_zero or self._pose is None:
+        if not self._zones or target.is_zero or self._pose is None:
             return target, None
         limits = self.config.limits
         speed = abs(target.linear)
@@ -441,7 +461,7 @@ class GateCore:
         direction = 1.0 if target.linear >= 0 else -1.0
         x = self._pose.x + direction * reach * math.cos(self._pose.yaw)
         y = self._pose.y + direction * reach * math.sin(self._pose.yaw)
-        for zone in self.config.keep_out_zones:
+        for zone in self._zones:
             if point_in_polygon(x, y, zone.polygon):
                 detail = f'motion would enter keep-out zone {zone.name} within {reach:.2f} m'
                 return ZERO, Stop(Cause.KEEP_OUT_ZONE, False, detail, now)
@@ -464,8 +484,7 @@ class GateCore:
             return self._rogue
         if stop.cause is Cause.KEEP_OUT_ZONE and self._pose is not None:
             return any(
-                point_in_polygon(self._pose.x, self._pose.y, zone.polygon)
-                for zone in self.config.keep_out_zones
+                point_in_polygon(self._pose.x, self._pose.y, zone.polygon) for zone in self._zones
             )
         return False
 
