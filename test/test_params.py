@@ -14,15 +14,16 @@ from muse_supervisor.nodes.hmi_bridge_node import HmiBridgeConfig
 from muse_supervisor.nodes.perception_node import PerceptionConfig
 from muse_supervisor.nodes.plan_simulator_node import PlanSimulatorConfig
 from muse_supervisor.nodes.reasoner_node import ReasonerConfig
-from muse_supervisor.nodes.safety_gate_node import SafetyGateConfig, SafetyGateNode
+from muse_supervisor.nodes.safety_gate_node import SafetyGateNode
 from muse_supervisor.nodes.sim_world_node import SimWorldConfig
 from muse_supervisor.params import ConfigError, from_mapping, param, param_infos
+from muse_supervisor.safety.config import GateConfig, GateLimits, gate_config_from_parameters
 from muse_supervisor.stack import STACK
 
 REPO = Path(__file__).resolve().parents[1]
 
 CONFIGS: dict[str, type] = {
-    'safety_gate': SafetyGateConfig,
+    'safety_gate': GateLimits,
     'perception': PerceptionConfig,
     'reasoner': ReasonerConfig,
     'plan_simulator': PlanSimulatorConfig,
@@ -82,13 +83,18 @@ def test_shipped_parameter_files_are_complete_and_valid(node: Any) -> None:
     values = document[f'/**/{node.name}']['ros__parameters']
     config_type = CONFIGS[node.name]
     # Every parameter appears in the file, so the file documents the node completely.
-    assert set(values) == {info.name for info in param_infos(config_type)}
-    from_mapping(config_type, values)
+    scalars = {name for name in values if '.' not in name and not isinstance(values[name], list)}
+    assert scalars == {info.name for info in param_infos(config_type)}
+    if node.name == 'safety_gate':
+        config = gate_config_from_parameters(values)
+        assert [s.topic for s in config.sources] == ['cmd_vel_nav', 'cmd_vel_teleop']
+    else:
+        from_mapping(config_type, values)
 
 
 def test_safety_parameters_are_read_only() -> None:
-    infos = {info.name: info for info in param_infos(SafetyGateConfig)}
-    assert infos['rate_hz'].read_only and infos['heartbeat_timeout'].read_only
+    infos = {info.name: info for info in param_infos(GateLimits)}
+    assert all(info.read_only for info in infos.values())
     assert (
         infos['heartbeat_timeout'].minimum is not None and infos['heartbeat_timeout'].minimum > 0
     )
@@ -106,7 +112,7 @@ def test_node_declares_descriptors_and_refuses_bad_changes(ros_context: Any) -> 
         assert descriptor.floating_point_range[0].from_value == pytest.approx(0.01)
         assert 'heartbeat' in descriptor.description
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert node.config == SafetyGateConfig()
+        assert node.config == GateConfig()
         refused = node.set_parameters([Parameter('heartbeat_timeout', value=2.0)])[0]
         assert not refused.successful  # read-only at run time
         assert node.get_parameter('heartbeat_timeout').value == 0.5

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -24,18 +24,29 @@ ConfigT = TypeVar('ConfigT')
 
 
 class SupervisorNode(LifecycleNode, Generic[ConfigT]):
-    """A lifecycle node whose parameters are the fields of a frozen configuration dataclass."""
+    """A lifecycle node whose parameters are the fields of a frozen configuration dataclass.
 
-    def __init__(self, node_name: str, config_type: type[ConfigT], **kwargs: Any) -> None:
+    ``parameters`` is the dataclass declared as ROS parameters; :meth:`load_config` turns the
+    values into the node's configuration (by default, that dataclass itself).
+    """
+
+    # Threads of the node's multi-threaded executor (None: one per CPU).
+    executor_threads: int | None = None
+
+    def __init__(self, node_name: str, parameters: type[Any], **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.declare_parameter('autostart', False)
-        self._load_config = declare_config(self, config_type)
+        self._read_parameters = declare_config(self, parameters)
         self.config: ConfigT | None = None
+
+    def load_config(self) -> ConfigT:
+        """Read and validate the configuration; raise ConfigError when it is invalid."""
+        return cast(ConfigT, self._read_parameters())
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Read and validate the parameters; refuse to configure when they are invalid."""
         try:
-            self.config = self._load_config()
+            self.config = self.load_config()
         except ConfigError as error:
             self.get_logger().error(f'invalid configuration, not configuring: {error}')
             return TransitionCallbackReturn.FAILURE
@@ -56,9 +67,10 @@ def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None
     """Run one node in its own process until shut down; return the process exit status."""
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node = None
-    executor = MultiThreadedExecutor()
+    executor = None
     try:
         node = node_type()
+        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
         executor.add_node(node)
         if node.autostart and not _autostart(node):
             return 1
@@ -66,7 +78,8 @@ def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        executor.shutdown()
+        if executor is not None:
+            executor.shutdown()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

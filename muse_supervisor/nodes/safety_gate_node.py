@@ -1,55 +1,699 @@
 """``safety_gate_node``: the only component that may command actuators; fails closed.
 
-Skeleton of the foundation issue: it declares its parameters with descriptors, validates them on
-configure and follows the lifecycle. The gate rules and plan execution fill it in later.
+A thin lifecycle node around :class:`~muse_supervisor.safety.gate.GateCore`: it converts the
+messages it watches into core inputs, publishes ``cmd_vel`` from its own timer (and at once on
+inputs that change it), guards the graph against other actuator publishers, records operator
+approvals, resets latched stops for an identified operator, and executes approved plans step by
+step through the skill executors, every motion going through the same rules.
+
+Concurrency: each input kind has its own callback group and a depth-1 queue, the output timer
+and the graph guard have theirs, and every call into the core holds one lock, so a flood on one
+topic cannot delay a stop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import threading
+import time
+from dataclasses import fields
 from typing import Any
 
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Range
+from std_msgs.msg import Bool, Header
+from std_srvs.srv import Trigger
 
+from muse_supervisor.action import ExecutePlan
+from muse_supervisor.domain import SKILLS, Skill
+from muse_supervisor.msg import Alarm, GateStatus, OperatorNotice, RecoveryProposal
+from muse_supervisor.nodes.conversions import (
+    plan_from_msg,
+    seconds,
+    stop_reason_msg,
+    time_msg,
+    yaw_of,
+)
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
-from muse_supervisor.params import param
+from muse_supervisor.params import ConfigError
+from muse_supervisor.safety.config import (
+    CommandSource,
+    GateConfig,
+    GateLimits,
+    KeepOutZone,
+    gate_config_from_parameters,
+)
+from muse_supervisor.safety.gate import ZERO, Cause, GateCore, GateOutput, Pose2D
+from muse_supervisor.safety.plans import Approval, Plan, PlanError, validate_plan
+from muse_supervisor.safety.skills import (
+    EXECUTORS,
+    NoticeKind,
+    StepState,
+    StepUpdate,
+    step_timeout,
+)
+from muse_supervisor.srv import ApprovePlan, ResetGate
+
+# nav -> cmd_vel_nav (priority 10), teleop -> cmd_vel_teleop (100), 0.5 s each.
+_DEFAULT_SOURCES = {source.name: source for source in GateConfig().sources}
+_LATEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+_RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+_LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+_PROPOSALS = QoSProfile(
+    depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+_STATUS_PERIOD = 1.0  # s between status messages when nothing changes
+_FEEDBACK_PERIOD = 0.5  # s between progress feedback messages within a step
 
 
-@dataclass(frozen=True)
-class SafetyGateConfig:
-    """Parameters of ``safety_gate`` (see ``config/safety_gate.yaml``)."""
-
-    rate_hz: float = param(
-        20.0,
-        'Rate at which cmd_vel is published, zero when nothing valid commands motion (Hz).',
-        minimum=1.0,
-        maximum=200.0,
-        read_only=True,
-    )
-    require_heartbeat: bool = param(
-        True, 'Stop when the supervisor heartbeat lapses.', read_only=True
-    )
-    heartbeat_timeout: float = param(
-        0.5,
-        'Seconds without a supervisor heartbeat after which the gate stops.',
-        minimum=0.01,
-        maximum=10.0,
-        read_only=True,
-    )
-
-
-class SafetyGateNode(SupervisorNode[SafetyGateConfig]):
+class SafetyGateNode(SupervisorNode[GateConfig]):
     """The only component that may command actuators; fails closed."""
 
+    # Output timer, graph guard, inputs, services and a running plan each need a thread.
+    executor_threads = 6
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('safety_gate', SafetyGateConfig, **kwargs)
+        super().__init__('safety_gate', GateLimits, **kwargs)
+        self._lock = threading.Lock()
+        self._core: GateCore | None = None
+        self._entities: list[Any] = []
+        self._action: Any = None
+        self._timer: Any = None
+        self._guard_timer: Any = None
+        self._last_publish = -math.inf
+        self._last_status: tuple[Any, ...] = ()
+        self._last_status_time = -math.inf
+        self._reported_rogues = ''
+        self._plans: dict[str, Plan] = {}
+        self._approvals: dict[str, Approval] = {}
+        self._plan_running = threading.Event()
+        self._declare_structured_parameters()
+
+    # ----- configuration ---------------------------------------------------------------------
+    def _declare_structured_parameters(self) -> None:
+        """Declare the nested parameters (twist_mux style) named by the list parameters."""
+        lists = {
+            'command_sources': 'Velocity sources; each has .topic, .priority, .timeout.',
+            'keep_out_zones': 'Keep-out zones; each has .polygon [x1, y1, x2, y2, ...].',
+            'waypoints': 'Waypoints for navigate_to and dock; each has .pose [x, y, yaw].',
+            'actuator_topics': 'Topics only the gate may publish on (the graph guard checks).',
+        }
+        for name, text in lists.items():
+            default = {'command_sources': list(_DEFAULT_SOURCES), 'actuator_topics': ['cmd_vel']}
+            self.declare_parameter(name, default.get(name), _descriptor(text))
+        self._nested: list[str] = []
+        for source in self._names('command_sources'):
+            known = _DEFAULT_SOURCES.get(source)
+            for key, text in (
+                ('topic', 'Topic of this velocity source (geometry_msgs/Twist).'),
+                ('priority', 'Priority of this source; the highest fresh one wins.'),
+                ('timeout', 'Seconds after which this source is stale (must be > 0).'),
+            ):
+                full = f'command_sources.{source}.{key}'
+                self.declare_parameter(full, getattr(known, key, None), _descriptor(text))
+                self._nested.append(full)
+        for zone in self._names('keep_out_zones'):
+            full = f'keep_out_zones.{zone}.polygon'
+            self.declare_parameter(full, None, _descriptor('Polygon [x1, y1, x2, y2, ...].'))
+            self._nested.append(full)
+        for waypoint in self._names('waypoints'):
+            full = f'waypoints.{waypoint}.pose'
+            self.declare_parameter(full, None, _descriptor('Pose [x, y, yaw].'))
+            self._nested.append(full)
+
+    def _names(self, parameter: str) -> list[str]:
+        value = self.get_parameter(parameter).value
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+    def load_config(self) -> GateConfig:
+        """Read every gate parameter and validate them together."""
+        values: dict[str, Any] = {
+            f.name: self.get_parameter(f.name).value for f in fields(GateLimits)
+        }
+        self._read_parameters()  # reports values refused at declaration
+        for name in ('command_sources', 'keep_out_zones', 'waypoints', 'actuator_topics'):
+            value = self.get_parameter(name).value
+            if value is not None:
+                values[name] = list(value)
+        for name in self._nested:
+            value = self.get_parameter(name).value
+            if value is None:
+                raise ConfigError(f'parameter {name} is missing')
+            values[name] = list(value) if isinstance(value, (list, tuple)) else value
+        return gate_config_from_parameters(values)
+
+    # ----- lifecycle -------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate the configuration, then create every publisher, subscription and server."""
+        result = super().on_configure(state)
+        if result != TransitionCallbackReturn.SUCCESS or self.config is None:
+            return result
+        config = self.config
+        self._core = GateCore(config, self._now())
+        self._create_entities(config)
+        self.get_logger().info(
+            f'configured: {len(config.sources)} command sources '
+            f'({", ".join(f"{s.topic}:{s.priority}" for s in config.sources)}), '
+            f'{config.limits.rate_hz:g} Hz, heartbeat '
+            f'{"required" if config.limits.require_heartbeat else "not required"}'
+        )
+        return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start work (skeleton; still to come: the gate rules and plan execution)."""
-        self.get_logger().info(
-            'active (skeleton; still to come: the gate rules and plan execution)'
-        )
+        """Start forwarding valid commands."""
+        with self._lock:
+            assert self._core is not None
+            self._core.activate(self._now())
+        self._publish(self._now(), force_status=True)
+        self.get_logger().info('active: forwarding valid commands within limits')
         return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop motion: zero at once, and zeros from the timer while inactive."""
+        with self._lock:
+            if self._core is not None:
+                self._core.deactivate()
+        self._publish(self._now(), force_status=True)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy what on_configure created."""
+        self._destroy_entities()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Publish a last zero, then destroy everything."""
+        if self._core is not None:
+            with self._lock:
+                self._core.deactivate()
+            self._publish(self._now(), force_status=True)
+        self._destroy_entities()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _create_entities(self, config: GateConfig) -> None:
+        made = self._entities
+        self._cmd_pub = self.create_publisher(Twist, 'cmd_vel', 1)
+        self._status_pub = self.create_publisher(GateStatus, 'gate_status', _LATCHED)
+        self._alarm_pub = self.create_publisher(Alarm, 'alarms', _RELIABLE)
+        self._notice_pub = self.create_publisher(OperatorNotice, 'operator_notices', _RELIABLE)
+        made += [self._cmd_pub, self._status_pub, self._alarm_pub, self._notice_pub]
+        for source in config.sources:
+            made.append(
+                self.create_subscription(
+                    Twist,
+                    source.topic,
+                    self._command_callback(source),
+                    _LATEST,
+                    callback_group=MutuallyExclusiveCallbackGroup(),
+                )
+            )
+        inputs = (
+            (Bool, 'estop', self._on_estop, _RELIABLE),
+            (Bool, 'person_in_zone', self._on_person, _RELIABLE),
+            (Header, 'heartbeat', self._on_heartbeat, _LATEST),
+            (Odometry, 'odom', self._on_odom, _LATEST),
+            (Range, 'obstacle_distance', self._on_obstacle, _LATEST),
+            (RecoveryProposal, 'recovery_proposals', self._on_proposal, _PROPOSALS),
+        )
+        for msg_type, topic, callback, qos in inputs:
+            made.append(
+                self.create_subscription(
+                    msg_type, topic, callback, qos, callback_group=MutuallyExclusiveCallbackGroup()
+                )
+            )
+        services = MutuallyExclusiveCallbackGroup()
+        made.append(
+            self.create_service(ResetGate, 'reset', self._on_reset, callback_group=services)
+        )
+        made.append(
+            self.create_service(
+                ApprovePlan, 'approve_plan', self._on_approve, callback_group=services
+            )
+        )
+        self._trigger_group = MutuallyExclusiveCallbackGroup()
+        self._action = ActionServer(
+            self,
+            ExecutePlan,
+            'execute_plan',
+            execute_callback=self._execute_plan,
+            goal_callback=self._on_goal,
+            handle_accepted_callback=lambda goal_handle: goal_handle.execute(),
+            cancel_callback=lambda goal_handle: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup(),
+            result_timeout=900,
+        )
+        self._timer = self.create_timer(
+            config.period, self._on_timer, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        self._guard_timer = self.create_timer(
+            1.0 / config.limits.graph_guard_rate,
+            self._on_guard,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self._actuator_topics = [self.resolve_topic_name(t) for t in config.actuator_topics]
+
+    def _destroy_entities(self) -> None:
+        for timer in (self._timer, self._guard_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        if self._action is not None:
+            self._action.destroy()
+            self._action = None
+        for entity in self._entities:
+            for destroy in (
+                self.destroy_publisher,
+                self.destroy_subscription,
+                self.destroy_service,
+            ):
+                try:
+                    destroy(entity)
+                    break
+                except (TypeError, AttributeError, ValueError):
+                    continue
+        self._entities = []
+        self._timer = self._guard_timer = None
+        self._core = None
+
+    # ----- output ----------------------------------------------------------------------------
+    def _now(self) -> float:
+        return float(self.get_clock().now().nanoseconds) * 1e-9
+
+    def _on_timer(self) -> None:
+        self._publish(self._now())
+
+    def _publish(self, now: float, force_status: bool = False) -> None:
+        """Compute and publish the command (under the lock, so outputs stay in order)."""
+        with self._lock:
+            if self._core is None:
+                return
+            output = self._core.update(now)
+            twist = Twist()
+            twist.linear.x = output.command.linear
+            twist.angular.z = output.command.angular
+            self._cmd_pub.publish(twist)
+            self._last_publish = now
+            self._publish_status(output, now, force_status)
+
+    def _publish_status(self, output: GateOutput, now: float, force: bool) -> None:
+        key = (
+            output.state,
+            output.active_source,
+            tuple((s.cause, s.latched) for s in output.stops),
+        )
+        if (
+            not force
+            and key == self._last_status
+            and now - self._last_status_time < _STATUS_PERIOD
+        ):
+            return
+        if key != self._last_status and output.stops:
+            causes = ', '.join(f'{s.cause.name.lower()}: {s.detail}' for s in output.stops)
+            self.get_logger().warning(f'stopped ({causes})')
+        self._last_status, self._last_status_time = key, now
+        status = GateStatus(
+            state=int(output.state),
+            active_source=output.active_source,
+            active_plan_id=getattr(self, '_running_plan_id', ''),
+            active_step=getattr(self, '_running_step', -1),
+            max_linear_speed=output.max_linear_speed,
+            max_angular_speed=output.max_angular_speed,
+            estop_engaged=output.estop_engaged,
+            person_in_zone=output.person_in_zone,
+            heartbeat_ok=output.heartbeat_ok,
+            stop_reasons=[stop_reason_msg(stop) for stop in output.stops],
+        )
+        assert self.config is not None
+        status.max_linear_accel = self.config.limits.max_linear_accel
+        status.max_linear_decel = self.config.limits.max_linear_decel
+        status.header.stamp = time_msg(now)
+        self._status_pub.publish(status)
+
+    # ----- inputs ----------------------------------------------------------------------------
+    def _command_callback(self, source: CommandSource) -> Any:
+        return lambda msg: self._on_command(source, msg)
+
+    def _on_command(self, source: CommandSource, msg: Twist) -> None:
+        now = self._now()
+        with self._lock:
+            if self._core is None:
+                return
+            reason = self._core.command(
+                source.name,
+                (msg.linear.x, msg.linear.y, msg.linear.z),
+                (msg.angular.x, msg.angular.y, msg.angular.z),
+                now,
+            )
+        if reason:
+            self.get_logger().warning(
+                f'refused command from {source.topic}: {reason}', throttle_duration_sec=1.0
+            )
+        assert self.config is not None
+        # Publish on input as well as on the timer, so the gate adds little latency; at most
+        # four times the timer rate, so a flooding source cannot flood cmd_vel.
+        if now - self._last_publish >= self.config.period / 4 or reason:
+            self._publish(now)
+
+    def _on_estop(self, msg: Bool) -> None:
+        now = self._now()
+        with self._lock:
+            if self._core is not None:
+                self._core.estop(bool(msg.data), now)
+        if msg.data:
+            self._publish(now)
+
+    def _on_person(self, msg: Bool) -> None:
+        now = self._now()
+        with self._lock:
+            if self._core is not None:
+                self._core.person_in_zone(bool(msg.data), now)
+        if msg.data:
+            self._publish(now)
+
+    def _on_heartbeat(self, msg: Header) -> None:
+        stamp = seconds(msg.stamp)
+        with self._lock:
+            if self._core is not None:
+                self._core.heartbeat(stamp if stamp > 0 else None, self._now())
+
+    def _on_odom(self, msg: Odometry) -> None:
+        pose = msg.pose.pose
+        twist = msg.twist.twist
+        odom = Pose2D(
+            float(pose.position.x),
+            float(pose.position.y),
+            yaw_of(pose.orientation),
+            float(twist.linear.x),
+            float(twist.angular.z),
+        )
+        with self._lock:
+            if self._core is not None:
+                self._core.odometry(odom, self._now())
+
+    def _on_obstacle(self, msg: Range) -> None:
+        distance = float(msg.range)
+        if not msg.min_range <= distance <= msg.max_range:
+            distance = math.nan  # out of the sensor's range: unknown
+        with self._lock:
+            if self._core is not None:
+                self._core.obstacle_distance(distance, self._now())
+
+    def _on_guard(self) -> None:
+        """Check that the gate is the only publisher on every actuator topic."""
+        rogues = []
+        me = (self.get_name(), self.get_namespace())
+        for topic in self._actuator_topics:
+            for info in self.get_publishers_info_by_topic(topic):
+                if (info.node_name, info.node_namespace) != me:
+                    rogues.append(f'{info.node_namespace.rstrip("/")}/{info.node_name} on {topic}')
+        description = ''
+        if rogues:
+            description = 'other publisher(s) on actuator topics: ' + ', '.join(sorted(rogues))
+        now = self._now()
+        with self._lock:
+            if self._core is None:
+                return
+            self._core.rogue_publishers(description, now)
+        if description and description != self._reported_rogues:
+            self.get_logger().error(f'{description}; latched stop until reset')
+            alarm = Alarm(
+                source=self.get_fully_qualified_name(),
+                code='ROGUE_ACTUATOR_PUBLISHER',
+                severity=Alarm.SEVERITY_CRITICAL,
+                active=True,
+                text=description,
+            )
+            alarm.header.stamp = time_msg(now)
+            self._alarm_pub.publish(alarm)
+            self._publish(now)
+        self._reported_rogues = description
+
+    def _on_proposal(self, msg: RecoveryProposal) -> None:
+        with self._lock:
+            for plan in msg.plans:
+                self._plans[plan.id] = plan_from_msg(plan)
+
+    # ----- services --------------------------------------------------------------------------
+    def _on_reset(self, request: ResetGate.Request, response: ResetGate.Response) -> Any:
+        now = self._now()
+        with self._lock:
+            if self._core is None:
+                response.success, response.message = False, 'gate is not configured'
+                return response
+            ok, message, remaining = self._core.reset(request.operator_id, now)
+        response.success, response.message = ok, message
+        response.remaining = [stop_reason_msg(stop) for stop in remaining]
+        log = self.get_logger().info if ok else self.get_logger().warning
+        log(f'reset by {request.operator_id!r} ({request.reason!r}): {message}')
+        self._publish(now, force_status=True)
+        return response
+
+    def _on_approve(self, request: ApprovePlan.Request, response: ApprovePlan.Response) -> Any:
+        now = self._now()
+        response.recorded_at = time_msg(now)
+        operator = request.operator_id.strip()
+        with self._lock:
+            plan = self._plans.get(request.plan_id)
+            if not operator:
+                response.accepted = False
+                response.message = 'operator_id is empty: every decision needs an operator'
+            elif request.decision not in (
+                ApprovePlan.Request.DECISION_APPROVE,
+                ApprovePlan.Request.DECISION_REJECT,
+            ):
+                response.accepted = False
+                response.message = f'unknown decision {request.decision}; expected 1 or 2'
+            elif plan is None:
+                response.accepted = False
+                response.message = (
+                    f'unknown plan {request.plan_id!r}: the gate approves only plans it has '
+                    'received in a RecoveryProposal'
+                )
+            elif request.decision == ApprovePlan.Request.DECISION_APPROVE:
+                self._approvals[plan.id] = Approval(
+                    plan.id, plan.digest(), operator, request.reason, now
+                )
+                response.accepted = True
+                response.message = f'plan {plan.id} approved by {operator}'
+            else:
+                self._approvals.pop(plan.id, None)
+                response.accepted = True
+                response.message = f'plan {plan.id} rejected by {operator}'
+        self.get_logger().info(f'decision on {request.plan_id!r}: {response.message}')
+        return response
+
+    # ----- plan execution --------------------------------------------------------------------
+    def _on_goal(self, goal: ExecutePlan.Goal) -> GoalResponse:
+        if self._plan_running.is_set():
+            self.get_logger().warning(f'refused plan {goal.plan.id!r}: another plan is running')
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _execute_plan(self, goal_handle: Any) -> ExecutePlan.Result:
+        started = self._now()
+        result = ExecutePlan.Result()
+        plan = plan_from_msg(goal_handle.request.plan)
+        if self._plan_running.is_set():
+            return self._finish(goal_handle, result, PlanError.UNKNOWN, 'another plan is running')
+        self._plan_running.set()
+        try:
+            error, message, done = self._run_plan(goal_handle, plan)
+        except Exception as exc:  # fail closed: an error anywhere means stop and say why
+            with self._lock:
+                if self._core is not None:
+                    self._core.latch_fault(
+                        Cause.INTERNAL_ERROR, f'plan execution: {exc!r}', started
+                    )
+            error, message, done = PlanError.UNKNOWN, f'plan execution failed: {exc!r}', 0
+        finally:
+            with self._lock:
+                if self._core is not None:
+                    self._core.set_plan_running(False, self._now())
+            self._running_plan_id, self._running_step = '', -1
+            self._plan_running.clear()
+            self._publish(self._now(), force_status=True)
+        result.steps_completed = done
+        duration = max(0.0, self._now() - started)
+        result.total_time.sec = int(duration)
+        result.total_time.nanosec = int((duration % 1.0) * 1e9)
+        return self._finish(goal_handle, result, error, message)
+
+    def _finish(
+        self, goal_handle: Any, result: ExecutePlan.Result, error: PlanError, message: str
+    ) -> ExecutePlan.Result:
+        result.error_code = int(error)
+        result.error_msg = '' if error is PlanError.NONE else message
+        if error is PlanError.NONE:
+            goal_handle.succeed()
+        elif error is PlanError.CANCELED:
+            goal_handle.canceled()
+        else:
+            goal_handle.abort()
+        level = self.get_logger().info if error is PlanError.NONE else self.get_logger().warning
+        level(f'plan {goal_handle.request.plan.id!r}: {error.name.lower()} {message}'.rstrip())
+        return result
+
+    def _run_plan(self, goal_handle: Any, plan: Plan) -> tuple[PlanError, str, int]:
+        """Validate, then run every step; return (error, message, steps completed)."""
+        now = self._now()
+        with self._lock:
+            if self._core is None or self.config is None:
+                return PlanError.GATE_NOT_ACTIVE, 'gate is not configured', 0
+            if any(s.cause is Cause.NOT_ACTIVE for s in self._core.stops(now)):
+                return PlanError.GATE_NOT_ACTIVE, 'gate is not active', 0
+            verdict = validate_plan(
+                plan, self.config, self._approvals, self._core.invariant_active(now)
+            )
+            if not verdict.ok:
+                return verdict.error, verdict.message, 0
+            self._core.set_plan_running(True, now)
+            # The step gets a fresh command before the stale check can fire.
+            self._core.plan_command(ZERO, now)
+        self._running_plan_id = plan.id
+        context = _NodeSkillContext(self)
+        for index in range(len(plan.steps)):
+            self._running_step = index
+            outcome = self._run_step(goal_handle, plan, index, context)
+            if outcome is not None:
+                return outcome[0], outcome[1], index
+        return PlanError.NONE, 'plan completed', len(plan.steps)
+
+    def _run_step(
+        self, goal_handle: Any, plan: Plan, index: int, context: _NodeSkillContext
+    ) -> tuple[PlanError, str] | None:
+        assert self.config is not None
+        step = plan.steps[index]
+        start = self._now()
+        context.step_index = index
+        skill = Skill(step.skill)  # known: the plan passed validation
+        executor = EXECUTORS[skill](step, start, context)
+        deadline = start + step_timeout(step)
+        started = StepUpdate(StepState.RUNNING, None, 0.0, 'started')
+        self._feedback(goal_handle, plan, index, started, ExecutePlan.Feedback.STEP_STARTED)
+        last_feedback = start
+        while True:
+            now = self._now()
+            if goal_handle.is_cancel_requested:
+                with self._lock:
+                    if self._core is not None:
+                        self._core.plan_command(ZERO, now)
+                self._publish(now)
+                return PlanError.CANCELED, f'canceled during step {index}'
+            with self._lock:
+                if self._core is None:
+                    return PlanError.GATE_NOT_ACTIVE, 'gate was cleaned up'
+                blocked = self._core.invariant_active(now)
+                inactive = any(s.cause is Cause.NOT_ACTIVE for s in self._core.stops(now))
+            if inactive:
+                return PlanError.GATE_NOT_ACTIVE, f'gate deactivated during step {index}'
+            if blocked and SKILLS[skill].moves_robot:
+                return PlanError.SAFETY_INVARIANT_ACTIVE, f'step {index} stopped: {blocked}'
+            update = executor.tick(now)
+            with self._lock:
+                if self._core is not None:
+                    self._core.plan_command(update.command or ZERO, now)
+            if update.state is StepState.SUCCEEDED:
+                self._feedback(
+                    goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_SUCCEEDED
+                )
+                return None
+            if update.state is StepState.FAILED:
+                self._feedback(goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_FAILED)
+                return PlanError.STEP_FAILED, f'step {index} failed: {update.text}'
+            if now > deadline:
+                self._feedback(goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_FAILED)
+                return PlanError.STEP_TIMEOUT, (
+                    f'step {index} took longer than {step_timeout(step):g} s ({update.text})'
+                )
+            if now - last_feedback >= _FEEDBACK_PERIOD:
+                self._feedback(goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_RUNNING)
+                last_feedback = now
+            time.sleep(self.config.period)
+
+    def _feedback(
+        self, goal_handle: Any, plan: Plan, index: int, update: StepUpdate, state: int
+    ) -> None:
+        feedback = ExecutePlan.Feedback(
+            step_index=index,
+            step_count=len(plan.steps),
+            step=goal_handle.request.plan.steps[index],
+            step_state=state,
+            progress=float(update.progress),
+            status_text=update.text,
+        )
+        goal_handle.publish_feedback(feedback)
+
+
+class _NodeSkillContext:
+    """What skill executors may do, carried out by the gate node."""
+
+    def __init__(self, node: SafetyGateNode) -> None:
+        assert node.config is not None
+        self.node = node
+        self.config = node.config
+        self.step_index = 0
+        self._calls: dict[str, Any] = {}
+
+    def pose(self) -> Pose2D | None:
+        with self.node._lock:
+            core = self.node._core
+            return core.pose(self.node._now()) if core is not None else None
+
+    def notice(self, kind: NoticeKind, role: str, message: str, camera: str) -> None:
+        msg = OperatorNotice(
+            kind=int(kind),
+            plan_id=getattr(self.node, '_running_plan_id', ''),
+            step_index=self.step_index,
+            role=role,
+            message=message,
+            camera=camera,
+        )
+        msg.header.stamp = time_msg(self.node._now())
+        self.node._notice_pub.publish(msg)
+
+    def set_speed_cap(self, cap: float | None) -> None:
+        with self.node._lock:
+            if self.node._core is not None:
+                self.node._core.set_speed_cap(cap)
+
+    def add_keep_out(self, zone: KeepOutZone) -> None:
+        with self.node._lock:
+            if self.node._core is not None:
+                self.node._core.add_keep_out_zone(zone)
+
+    def start_trigger(self, service: str) -> None:
+        client: Any = self.node.create_client(
+            Trigger, service, callback_group=self.node._trigger_group
+        )
+        self._calls[service] = (client, None, time.monotonic())
+
+    def trigger_result(self, service: str) -> tuple[bool, str] | None:
+        client, future, started = self._calls[service]
+        if future is None:
+            if client.service_is_ready():
+                future = client.call_async(Trigger.Request())
+                self._calls[service] = (client, future, started)
+            elif time.monotonic() - started > 5.0:
+                return False, f'service {service} not available'
+            return None
+        if not future.done():
+            return None
+        response = future.result()
+        self.node.destroy_client(client)
+        if response is None:
+            return False, f'service {service} failed'
+        return bool(response.success), str(response.message)
+
+
+def _descriptor(text: str) -> ParameterDescriptor:
+    return ParameterDescriptor(description=text, read_only=True, dynamic_typing=True)
 
 
 def main(args: list[str] | None = None) -> int:
