@@ -8,7 +8,9 @@ activates itself, for stacks started without a lifecycle manager.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, cast
 
@@ -16,6 +18,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.signals import SignalHandlerOptions
 
 from muse_supervisor.params import ConfigError
 from muse_supervisor.params.ros import declare_config
@@ -57,6 +60,9 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
         self.config = None
         return TransitionCallbackReturn.SUCCESS
 
+    def before_exit(self) -> None:
+        """Last words before the process exits (the context is still valid)."""
+
     @property
     def autostart(self) -> bool:
         """Whether the node should configure and activate itself after start-up."""
@@ -64,8 +70,19 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
 
 
 def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None = None) -> int:
-    """Run one node in its own process until shut down; return the process exit status."""
-    rclpy.init(args=list(args) if args is not None else sys.argv)
+    """Run one node in its own process until SIGINT/SIGTERM; return the process exit status.
+
+    The process handles the signals itself rather than letting rclpy shut the context down at
+    once: the node gets :meth:`SupervisorNode.before_exit` while it can still publish (the
+    safety gate sends a last zero), then everything is torn down in order.
+    """
+    rclpy.init(
+        args=list(args) if args is not None else sys.argv,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     node = None
     executor = None
     try:
@@ -74,8 +91,10 @@ def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None
         executor.add_node(node)
         if node.autostart and not _autostart(node):
             return 1
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+        node.before_exit()
+    except ExternalShutdownException:
         pass
     finally:
         if executor is not None:

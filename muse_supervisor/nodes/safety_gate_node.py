@@ -189,12 +189,16 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._destroy_entities()
         return super().on_cleanup(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Publish a last zero, then destroy everything."""
+    def before_exit(self) -> None:
+        """The process is ending: publish a last zero so the base is not left moving."""
         if self._core is not None:
             with self._lock:
                 self._core.deactivate()
             self._publish(self._now(), force_status=True)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Publish a last zero, then destroy everything."""
+        self.before_exit()
         self._destroy_entities()
         return TransitionCallbackReturn.SUCCESS
 
@@ -450,8 +454,12 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             ok, message, remaining = self._core.reset(request.operator_id, now)
         response.success, response.message = ok, message
         response.remaining = [stop_reason_msg(stop) for stop in remaining]
-        log = self.get_logger().info if ok else self.get_logger().warning
-        log(f'reset by {request.operator_id!r} ({request.reason!r}): {message}')
+        # rclpy fixes a log call site's severity at its first call: one call site per severity.
+        text = f'reset by {request.operator_id!r} ({request.reason!r}): {message}'
+        if ok:
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
         self._publish(now, force_status=True)
         return response
 
@@ -536,8 +544,11 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             goal_handle.canceled()
         else:
             goal_handle.abort()
-        level = self.get_logger().info if error is PlanError.NONE else self.get_logger().warning
-        level(f'plan {goal_handle.request.plan.id!r}: {error.name.lower()} {message}'.rstrip())
+        text = f'plan {goal_handle.request.plan.id!r}: {error.name.lower()} {message}'.rstrip()
+        if error is PlanError.NONE:
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
         return result
 
     def _run_plan(self, goal_handle: Any, plan: Plan) -> tuple[PlanError, str, int]:

@@ -1,0 +1,241 @@
+"""Test harness around a safety gate running in its own process.
+
+It starts ``safety_gate_node`` in a namespace of the test's own, and gives the test one rclpy
+node that plays the rest of the robot: it records every ``cmd_vel`` and ``gate_status``, keeps the
+supervisor heartbeat alive, simulates a differential-drive base from the gate's own output
+(odometry at 50 Hz), serves the mission's Trigger services, and publishes e-stop, person and
+command inputs on request.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PEERS = Path(__file__).parent / 'peers'
+GATE = Path(sys.prefix) / 'bin' / 'safety_gate_node'
+TIMEOUT = 20.0  # generous: process start and discovery on a loaded 2-core machine
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str = '') -> Any:
+    """Poll ``condition`` until it is truthy; return its value or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'{what or "condition"} not met within {timeout} s')
+        time.sleep(0.01)
+
+
+def start_gate(namespace: str, *overrides: str) -> subprocess.Popen[str]:
+    """Start the gate with the shipped parameters plus ``name:=value`` overrides."""
+    command = [
+        str(GATE), '--ros-args', '-r', f'__ns:={namespace}', '-r', '__node:=safety_gate',
+        '--params-file', str(REPO / 'config' / 'safety_gate.yaml'), '-p', 'autostart:=true',
+    ]  # fmt: skip
+    for override in overrides:
+        command += ['-p', override]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def start_peer(*args: str) -> subprocess.Popen[str]:
+    """Start test/peers/publisher.py and wait until it publishes."""
+    process = subprocess.Popen(
+        [sys.executable, str(PEERS / 'publisher.py'), *args], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == 'READY'
+    return process
+
+
+def stop_process(process: subprocess.Popen[str]) -> str:
+    """Stop a process (SIGINT, then harder) and return what it printed."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    return process.stdout.read() if process.stdout is not None else ''
+
+
+@dataclass
+class Output:
+    """One cmd_vel message as received."""
+
+    t: float
+    linear: float
+    angular: float
+
+
+class Robot:
+    """The rest of the robot, around one gate namespace (see module docstring)."""
+
+    def __init__(self, context: Any, namespace: str) -> None:
+        from geometry_msgs.msg import Twist
+        from nav_msgs.msg import Odometry
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import Bool, Header
+        from std_srvs.srv import Trigger
+
+        from muse_supervisor.msg import Alarm, GateStatus, OperatorNotice, RecoveryProposal
+
+        self.namespace = namespace
+        self.node = Node('test_robot', namespace=namespace, context=context)
+        self.lock = threading.Lock()
+        self.outputs: list[Output] = []
+        self.statuses: list[Any] = []
+        self.alarms: list[Any] = []
+        self.notices: list[Any] = []
+        self.triggered: list[str] = []
+        self.trigger_success = True
+        self.heartbeat_on = True
+        self.command: tuple[str, float, float] | None = None
+        self.pose = [0.0, 0.0, 0.0]
+        self.speed = (0.0, 0.0)
+        self._clients: dict[str, Any] = {}
+        node = self.node
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        node.create_subscription(Twist, 'cmd_vel', self._on_cmd, 100)
+        node.create_subscription(GateStatus, 'gate_status', self._append(self.statuses), latched)
+        node.create_subscription(Alarm, 'alarms', self._append(self.alarms), 10)
+        node.create_subscription(
+            OperatorNotice, 'operator_notices', self._append(self.notices), 10
+        )
+        self.estop_pub = node.create_publisher(Bool, 'estop', 10)
+        self.person_pub = node.create_publisher(Bool, 'person_in_zone', 10)
+        self.proposal_pub = node.create_publisher(RecoveryProposal, 'recovery_proposals', latched)
+        self.heartbeat_pub = node.create_publisher(Header, 'heartbeat', 10)
+        self.odom_pub = node.create_publisher(Odometry, 'odom', 10)
+        self.twist_pubs = {
+            topic: node.create_publisher(Twist, topic, 10)
+            for topic in ('cmd_vel_nav', 'cmd_vel_teleop')
+        }
+        for service in ('resume_mission', 'retry_step'):
+            node.create_service(Trigger, service, self._trigger(service))
+        self._Twist, self._Header, self._Odometry, self._Bool = Twist, Header, Odometry, Bool
+        node.create_timer(0.05, self._on_heartbeat_timer)
+        node.create_timer(0.02, self._on_sim_timer)
+        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
+        self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.thread.join(timeout=5)
+        self.node.destroy_node()
+
+    # ----- recording -------------------------------------------------------------------------
+    def _append(self, items: list[Any]) -> Callable[[Any], None]:
+        def append(msg: Any) -> None:
+            with self.lock:
+                items.append(msg)
+
+        return append
+
+    def _on_cmd(self, msg: Any) -> None:
+        with self.lock:
+            self.outputs.append(Output(time.monotonic(), msg.linear.x, msg.angular.z))
+            self.speed = (msg.linear.x, msg.angular.z)
+
+    def _trigger(self, name: str) -> Callable[[Any, Any], Any]:
+        def serve(request: Any, response: Any) -> Any:
+            self.triggered.append(name)
+            response.success = self.trigger_success
+            response.message = f'{name} done' if self.trigger_success else f'{name} refused'
+            return response
+
+        return serve
+
+    def outputs_after(self, t: float) -> list[Output]:
+        with self.lock:
+            return [o for o in self.outputs if o.t > t]
+
+    def first_zero_after(self, t: float) -> Output | None:
+        return next((o for o in self.outputs_after(t) if o.linear == 0 and o.angular == 0), None)
+
+    def moving(self, threshold: float = 0.05) -> bool:
+        with self.lock:
+            return bool(self.outputs) and abs(self.outputs[-1].linear) > threshold
+
+    def status(self) -> Any:
+        with self.lock:
+            return self.statuses[-1] if self.statuses else None
+
+    # ----- the rest of the robot -------------------------------------------------------------
+    def _on_heartbeat_timer(self) -> None:
+        if self.heartbeat_on:
+            self.heartbeat_pub.publish(self._Header(stamp=self.node.get_clock().now().to_msg()))
+        if self.command is not None:
+            topic, linear, angular = self.command
+            msg = self._Twist()
+            msg.linear.x, msg.angular.z = linear, angular
+            self.twist_pubs[topic].publish(msg)
+
+    def _on_sim_timer(self) -> None:
+        dt = 0.02
+        with self.lock:
+            linear, angular = self.speed
+            x, y, yaw = self.pose
+            self.pose = [
+                x + linear * math.cos(yaw) * dt,
+                y + linear * math.sin(yaw) * dt,
+                yaw + angular * dt,
+            ]
+            x, y, yaw = self.pose
+        odom = self._Odometry()
+        odom.header.stamp = self.node.get_clock().now().to_msg()
+        odom.pose.pose.position.x, odom.pose.pose.position.y = x, y
+        odom.pose.pose.orientation.z = math.sin(yaw / 2)
+        odom.pose.pose.orientation.w = math.cos(yaw / 2)
+        odom.twist.twist.linear.x, odom.twist.twist.angular.z = linear, angular
+        self.odom_pub.publish(odom)
+
+    def drive(self, linear: float, angular: float = 0.0, topic: str = 'cmd_vel_teleop') -> None:
+        """Command this velocity at 20 Hz from now on."""
+        self.command = (topic, linear, angular)
+
+    def estop(self, engaged: bool) -> None:
+        self.estop_pub.publish(self._Bool(data=engaged))
+
+    def person(self, present: bool) -> None:
+        self.person_pub.publish(self._Bool(data=present))
+
+    def reset(self, operator_id: str, reason: str = 'test') -> Any:
+        from muse_supervisor.srv import ResetGate
+
+        return self.call(
+            ResetGate, 'reset', ResetGate.Request(operator_id=operator_id, reason=reason)
+        )
+
+    def call(self, service_type: Any, name: str, request: Any) -> Any:
+        """Call a service of the gate and wait for the response.
+
+        One client per service for the whole test: a client made just before a call can miss its
+        response while DDS is still matching the reply channel.
+        """
+        client = self._clients.get(name)
+        if client is None:
+            client = self._clients[name] = self.node.create_client(service_type, name)
+        assert client.wait_for_service(timeout_sec=TIMEOUT), f'{name} not available'
+        future = client.call_async(request)
+        wait_for(future.done, what=f'{name} response')
+        return future.result()

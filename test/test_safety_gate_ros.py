@@ -1,0 +1,318 @@
+"""The safety gate over real ROS 2, each actor in its own process where it crosses one.
+
+The gate runs as ``safety_gate_node`` with the shipped parameters (20 Hz, 0.5 s source and
+heartbeat timeouts). Deadlines are asserted where the deadline is the behaviour (zero within
+timeout + one period), with slack for a loaded machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from gate_harness import (
+    TIMEOUT,
+    Robot,
+    start_gate,
+    start_peer,
+    stop_process,
+    wait_for,
+)
+
+from muse_supervisor.action import ExecutePlan
+from muse_supervisor.msg import GateStatus, PlanStep, RecoveryPlan, RecoveryProposal, SkillArgument
+from muse_supervisor.msg import StopReason as StopReasonMsg
+from muse_supervisor.srv import ApprovePlan
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+PERIOD = 0.05
+SOURCE_TIMEOUT = 0.5
+HEARTBEAT_TIMEOUT = 0.5
+SLACK = 0.5  # scheduling and transport on a loaded 2-core machine
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f'/gate_{uuid.uuid4().hex[:8]}'
+
+
+@pytest.fixture
+def robot(ros_context: Any, namespace: str) -> Iterator[Robot]:
+    gate = start_gate(namespace)
+    robot = Robot(ros_context, namespace)
+    try:
+        wait_for(robot.status, what='first gate status')
+        yield robot
+    finally:
+        robot.close()
+        output = stop_process(gate)
+        assert 'Traceback' not in output, output
+
+
+def _drive_until_moving(robot: Robot, topic: str = 'cmd_vel_teleop') -> None:
+    robot.drive(0.3, topic=topic)
+    wait_for(robot.moving, what='gate forwarding motion')
+
+
+def _kill(process: Any) -> float:
+    os.kill(process.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    process.wait(timeout=5)
+    return killed
+
+
+def test_killing_a_command_source_gives_zero_within_timeout_plus_one_period(
+    robot: Robot, namespace: str
+) -> None:
+    source = start_peer('twist', f'{namespace}/cmd_vel_nav', '0.3', '20')
+    try:
+        wait_for(robot.moving, what='gate forwarding the nav source')
+        killed = _kill(source)
+        zero = wait_for(lambda: robot.first_zero_after(killed), what='zero after the kill')
+        assert zero.t - killed <= SOURCE_TIMEOUT + PERIOD + SLACK
+        status = wait_for(lambda: robot.status().state == GateStatus.STATE_STOPPING)
+        assert status
+        causes = [r.cause for r in robot.status().stop_reasons]
+        assert StopReasonMsg.CAUSE_SOURCE_STALE in causes
+        # Never "hold last": nothing but zero while the source is gone.
+        time.sleep(0.5)
+        assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+    finally:
+        stop_process(source)
+
+
+def test_killing_the_heartbeat_publisher_gives_zero_within_timeout_plus_one_period(
+    robot: Robot, namespace: str
+) -> None:
+    robot.heartbeat_on = False
+    heartbeat = start_peer('heartbeat', f'{namespace}/heartbeat', '20')
+    try:
+        _drive_until_moving(robot)
+        killed = _kill(heartbeat)
+        zero = wait_for(lambda: robot.first_zero_after(killed), what='zero after the kill')
+        assert zero.t - killed <= HEARTBEAT_TIMEOUT + PERIOD + SLACK
+        time.sleep(0.3)
+        assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+        # Heartbeat loss is not latched: the link comes back, motion may resume.
+        robot.heartbeat_on = True
+        wait_for(robot.moving, what='motion after the heartbeat returns')
+    finally:
+        stop_process(heartbeat)
+
+
+def test_rogue_cmd_vel_publisher_is_detected_latched_and_alarmed(
+    robot: Robot, namespace: str
+) -> None:
+    _drive_until_moving(robot)
+    rogue = start_peer('twist', f'{namespace}/cmd_vel', '0.0', '1')
+    try:
+        # The deadline runs from when the rogue is on the ROS graph (discovery is DDS's part).
+        visible = (
+            wait_for(
+                lambda: any(
+                    info.node_name == 'test_publisher'
+                    for info in robot.node.get_publishers_info_by_topic(f'{namespace}/cmd_vel')
+                ),
+                what='rogue publisher on the graph',
+            )
+            and time.monotonic()
+        )
+        wait_for(lambda: robot.status().state == GateStatus.STATE_LATCHED, what='latched on rogue')
+        assert time.monotonic() - visible <= 1.5
+        causes = [r.cause for r in robot.status().stop_reasons]
+        assert StopReasonMsg.CAUSE_ROGUE_PUBLISHER in causes
+        # The endpoint can be seen before its node's name (then it is reported unnamed, and
+        # still latches: an unknown publisher is a rogue); the alarm names it once known.
+        alarm = wait_for(
+            lambda: [a for a in robot.alarms if 'test_publisher' in a.text], what='named alarm'
+        )[0]
+        assert alarm.code == 'ROGUE_ACTUATOR_PUBLISHER'
+        assert alarm.severity == alarm.SEVERITY_CRITICAL
+        refused = robot.reset('op-1')
+        assert not refused.success and 'rogue' in refused.message
+    finally:
+        stop_process(rogue)
+    # Latched: stays stopped after the rogue is gone, until an operator resets.
+    latest = robot.outputs_after(time.monotonic() - PERIOD * 2)
+    assert latest and all(o.linear == 0 for o in latest)
+    wait_for(lambda: robot.reset('op-1').success, what='reset once the rogue is gone')
+    wait_for(robot.moving, what='motion after reset')
+
+
+def test_estop_gives_zero_and_no_restart_until_an_operator_resets(robot: Robot) -> None:
+    _drive_until_moving(robot)
+    engaged = time.monotonic()
+    robot.estop(True)
+    zero = wait_for(lambda: robot.first_zero_after(engaged), what='zero on e-stop')
+    assert zero.t - engaged <= PERIOD + SLACK
+    refused = robot.reset('op-7')
+    assert not refused.success
+    assert [r.cause for r in refused.remaining] == [StopReasonMsg.CAUSE_ESTOP]
+    robot.estop(False)
+    time.sleep(1.0)  # released, commands still coming: no automatic restart
+    assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+    assert robot.status().state == GateStatus.STATE_LATCHED
+    assert not robot.reset('').success  # a reset needs an identified operator
+    assert robot.reset('op-7').success
+    wait_for(robot.moving, what='motion after reset')
+
+
+def test_person_in_zone_latches_like_an_estop(robot: Robot) -> None:
+    _drive_until_moving(robot)
+    seen = time.monotonic()
+    robot.person(True)
+    zero = wait_for(lambda: robot.first_zero_after(seen), what='zero on person')
+    assert zero.t - seen <= PERIOD + SLACK
+    assert not robot.reset('op-7').success
+    robot.person(False)
+    time.sleep(0.5)
+    assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+    assert robot.reset('op-7').success
+    wait_for(robot.moving, what='motion after reset')
+
+
+# ----- plan execution --------------------------------------------------------------------------
+def _number(name: str, value: float) -> SkillArgument:
+    return SkillArgument(name=name, type=SkillArgument.TYPE_NUMBER, number=value)
+
+
+def _text(name: str, value: str) -> SkillArgument:
+    return SkillArgument(name=name, type=SkillArgument.TYPE_TEXT, text=value)
+
+
+def _plan(plan_id: str, tier: int, *steps: PlanStep, approval: bool = False) -> RecoveryPlan:
+    return RecoveryPlan(
+        id=plan_id, incident_id='inc-1', steps=list(steps), tier=tier, requires_approval=approval
+    )
+
+
+def _execute(robot: Robot, plan: RecoveryPlan, cancel_after: float | None = None) -> Any:
+    from rclpy.action import ActionClient
+
+    client = ActionClient(robot.node, ExecutePlan, 'execute_plan')
+    assert client.wait_for_server(timeout_sec=TIMEOUT)
+    feedback: list[Any] = []
+    sent = client.send_goal_async(
+        ExecutePlan.Goal(plan=plan), feedback_callback=lambda m: feedback.append(m.feedback)
+    )
+    goal = wait_for(sent.done, what='goal response') and sent.result()
+    assert goal.accepted
+    if cancel_after is not None:
+        time.sleep(cancel_after)
+        canceled_at = time.monotonic()
+        wait_for(goal.cancel_goal_async().done, what='cancel response')
+        feedback.append(canceled_at)
+    result = goal.get_result_async()
+    wait_for(result.done, timeout=60, what='plan result')
+    client.destroy()
+    return result.result(), feedback
+
+
+def test_plan_runs_step_by_step_with_feedback_and_gated_motion(robot: Robot) -> None:
+    from action_msgs.msg import GoalStatus
+
+    plan = _plan(
+        'plan-b',
+        RecoveryPlan.TIER_B,
+        PlanStep(skill=PlanStep.SKILL_WAIT, arguments=[_number('seconds', 0.3)]),
+        PlanStep(
+            skill=PlanStep.SKILL_NOTIFY,
+            arguments=[_text('role', 'maintenance'), _text('message', 'drive fault cleared')],
+        ),
+        PlanStep(skill=PlanStep.SKILL_REVERSE, arguments=[_number('distance', 0.2)]),
+    )
+    started = time.monotonic()
+    response, feedback = _execute(robot, plan)
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
+    assert response.result.error_code == ExecutePlan.Result.NONE
+    assert response.result.steps_completed == 3
+    steps = [(f.step_index, f.step_state) for f in feedback if f.step_state != 2]
+    assert steps == [
+        (i, state)
+        for i in range(3)
+        for state in (ExecutePlan.Feedback.STEP_STARTED, ExecutePlan.Feedback.STEP_SUCCEEDED)
+    ]
+    notice = wait_for(lambda: robot.notices, what='operator notice')[0]
+    assert (notice.role, notice.message, notice.plan_id) == (
+        'maintenance', 'drive fault cleared', 'plan-b'
+    )  # fmt: skip
+    reverse = [o.linear for o in robot.outputs_after(started)]
+    assert min(reverse) < -0.05 and max(reverse) <= 0.0  # backwards only, through the gate
+    assert abs(robot.pose[0] + 0.2) < 0.05
+
+
+def test_cancel_stops_the_plan_and_the_robot_at_once(robot: Robot) -> None:
+    from action_msgs.msg import GoalStatus
+
+    plan = _plan(
+        'plan-rotate',
+        RecoveryPlan.TIER_B,
+        PlanStep(skill=PlanStep.SKILL_ROTATE, arguments=[_number('angle', 6.0)]),
+    )
+    response, feedback = _execute(robot, plan, cancel_after=1.0)
+    canceled_at = feedback[-1]
+    assert response.status == GoalStatus.STATUS_CANCELED
+    assert response.result.error_code == ExecutePlan.Result.CANCELED
+    zero = wait_for(lambda: robot.first_zero_after(canceled_at), what='zero after cancel')
+    assert zero.t - canceled_at <= PERIOD + SLACK
+    assert abs(robot.pose[2]) < 3.0  # far from the 6 rad asked for
+
+
+def test_tier_c_plan_runs_only_with_an_approval_of_exactly_that_plan(robot: Robot) -> None:
+    from action_msgs.msg import GoalStatus
+
+    plan = _plan(
+        'plan-c',
+        RecoveryPlan.TIER_C,
+        PlanStep(skill=PlanStep.SKILL_RESUME_MISSION),
+        approval=True,
+    )
+    response, _ = _execute(robot, plan)
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == ExecutePlan.Result.APPROVAL_REQUIRED
+    assert robot.triggered == []
+
+    approve = ApprovePlan.Request(
+        operator_id='op-3', plan_id='plan-c', decision=ApprovePlan.Request.DECISION_APPROVE
+    )
+    unknown = robot.call(ApprovePlan, 'approve_plan', approve)
+    assert not unknown.accepted and 'unknown plan' in unknown.message
+    robot.proposal_pub.publish(RecoveryProposal(incident_id='inc-1', plans=[plan]))
+    wait_for(lambda: robot.call(ApprovePlan, 'approve_plan', approve).accepted, what='approval')
+
+    tampered = _plan('plan-c', RecoveryPlan.TIER_C, PlanStep(skill=PlanStep.SKILL_RESUME_MISSION),
+                     PlanStep(skill=PlanStep.SKILL_RESUME_MISSION), approval=True)  # fmt: skip
+    response, _ = _execute(robot, tampered)
+    assert response.result.error_code == ExecutePlan.Result.APPROVAL_REQUIRED
+
+    response, _ = _execute(robot, plan)
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
+    assert robot.triggered == ['resume_mission']
+
+
+def test_motion_plan_is_refused_under_estop(robot: Robot) -> None:
+    robot.estop(True)
+    wait_for(lambda: robot.status().estop_engaged, what='e-stop seen')
+    plan = _plan(
+        'plan-move',
+        RecoveryPlan.TIER_B,
+        PlanStep(skill=PlanStep.SKILL_REVERSE, arguments=[_number('distance', 0.2)]),
+    )
+    response, _ = _execute(robot, plan)
+    assert response.result.error_code == ExecutePlan.Result.SAFETY_INVARIANT_ACTIVE
+    assert 'e-stop' in response.result.error_msg
+
+
+def test_zero_timeout_is_refused_and_the_gate_does_not_activate(namespace: str) -> None:
+    gate = start_gate(namespace, 'command_sources.nav.timeout:=0.0')
+    try:
+        assert gate.wait(timeout=TIMEOUT) == 1
+    finally:
+        output = stop_process(gate)
+    assert 'command_sources.nav.timeout' in output and 'never stale' in output
