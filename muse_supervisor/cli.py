@@ -23,7 +23,8 @@ from muse_supervisor.stack.launcher import StackProcesses, find_executable, star
 
 DEMO_NOTE = (
     'note: the end-to-end demo (incident -> plans -> approval -> gated execution) does not '
-    'exist yet; this starts the stack with the nodes that exist, most of them skeletons.'
+    'exist yet; this starts the stack with the nodes that exist: the safety gate, and '
+    'skeletons of the others.'
 )
 
 

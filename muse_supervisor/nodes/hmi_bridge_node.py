@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.params import param
 
@@ -32,13 +30,10 @@ class HmiBridgeConfig:
 class HmiBridgeNode(SupervisorNode[HmiBridgeConfig]):
     """Serves the operator HMI: incidents, evidence, ranked plans, decisions."""
 
+    still_to_come = 'the operator HMI server'
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('hmi_bridge', HmiBridgeConfig, **kwargs)
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start work (skeleton; still to come: the operator HMI server)."""
-        self.get_logger().info('active (skeleton; still to come: the operator HMI server)')
-        return super().on_activate(state)
 
 
 def main(args: list[str] | None = None) -> int:

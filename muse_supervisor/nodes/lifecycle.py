@@ -35,6 +35,8 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
 
     # Threads of the node's multi-threaded executor (None: one per CPU).
     executor_threads: int | None = None
+    # For a skeleton node: what is still to be built, said once when it activates.
+    still_to_come = ''
 
     def __init__(self, node_name: str, parameters: type[Any], **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -54,6 +56,12 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
             self.get_logger().error(f'invalid configuration, not configuring: {error}')
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start work; a skeleton says what it does not do yet."""
+        if self.still_to_come:
+            self.get_logger().info(f'active (skeleton; still to come: {self.still_to_come})')
+        return super().on_activate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Forget the configuration so the next configure reads it afresh."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.params import param
 
@@ -36,15 +34,10 @@ class PerceptionConfig:
 class PerceptionNode(SupervisorNode[PerceptionConfig]):
     """Turns camera, alarm and mission-state topics into incidents with evidence."""
 
+    still_to_come = 'the incident builder and detectors'
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('perception', PerceptionConfig, **kwargs)
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start work (skeleton; still to come: the incident builder and detectors)."""
-        self.get_logger().info(
-            'active (skeleton; still to come: the incident builder and detectors)'
-        )
-        return super().on_activate(state)
 
 
 def main(args: list[str] | None = None) -> int:

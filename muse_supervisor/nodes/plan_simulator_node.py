@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.params import param
 
@@ -28,15 +26,10 @@ class PlanSimulatorConfig:
 class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
     """Predicts what each candidate plan would do (EvaluatePlan action server)."""
 
+    still_to_come = 'the world model and plan rollout'
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('plan_simulator', PlanSimulatorConfig, **kwargs)
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start work (skeleton; still to come: the world model and plan rollout)."""
-        self.get_logger().info(
-            'active (skeleton; still to come: the world model and plan rollout)'
-        )
-        return super().on_activate(state)
 
 
 def main(args: list[str] | None = None) -> int:

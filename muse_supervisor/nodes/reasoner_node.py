@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.params import param
 
@@ -40,15 +38,10 @@ class ReasonerConfig:
 class ReasonerNode(SupervisorNode[ReasonerConfig]):
     """Proposes recovery plans, made only of allow-listed skills, for each incident."""
 
+    still_to_come = 'the multimodal reasoner backends'
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('reasoner', ReasonerConfig, **kwargs)
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start work (skeleton; still to come: the multimodal reasoner backends)."""
-        self.get_logger().info(
-            'active (skeleton; still to come: the multimodal reasoner backends)'
-        )
-        return super().on_activate(state)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.params import param
 
@@ -30,13 +28,10 @@ class SimWorldConfig:
 class SimWorldNode(SupervisorNode[SimWorldConfig]):
     """A kinematic stand-in for the robot and its world, for runs without Gazebo."""
 
+    still_to_come = 'the simulated robot and world'
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('sim_world', SimWorldConfig, **kwargs)
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start work (skeleton; still to come: the simulated robot and world)."""
-        self.get_logger().info('active (skeleton; still to come: the simulated robot and world)')
-        return super().on_activate(state)
 
 
 def main(args: list[str] | None = None) -> int:
