@@ -162,6 +162,14 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 # ----- process management --------------------------------------------------------------------
+def helper_argv(role: str, **options: str) -> list[str]:
+    """Command line of one of this file's helper processes (``--role``)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), '--role', role]
+    for key, value in options.items():
+        argv += [f'--{key.replace("_", "-")}', value]
+    return argv
+
+
 class Processes:
     """Child processes, each in a process group of its own; stop() ends a group, all of it."""
 
@@ -190,6 +198,16 @@ class Processes:
         path = self.log_dir / f'{name}.log'
         text = path.read_text(errors='replace') if path.exists() else ''
         return '\n'.join(text.splitlines()[-lines:])
+
+    def cpu_seconds(self, name: str) -> float:
+        """CPU time (user + system, all threads) a running process has used so far."""
+        process = self.running.get(name)
+        try:
+            assert process is not None
+            fields = Path(f'/proc/{process.pid}/stat').read_text().rsplit(')', 1)[1].split()
+        except (AssertionError, OSError):
+            return math.nan
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
     def stop(self, name: str) -> None:
         """SIGINT the process group, then SIGTERM, then SIGKILL, until it has exited."""
@@ -223,6 +241,7 @@ class Recorder:
         self.changed = threading.Condition()
 
     def __call__(self, msg: Any) -> None:
+        """Record one receipt (the subscription callback)."""
         received = time.perf_counter()
         with self.changed:
             self.samples.append((received, float(msg.linear.x), float(msg.angular.z)))
@@ -432,18 +451,37 @@ def latency_block(
 
 
 def added_latency(
-    driver: Driver, variants: dict[str, tuple[str, str]], blocks: int, per_block: int
+    driver: Driver,
+    processes: Processes,
+    variants: dict[str, tuple[str, str, str]],
+    blocks: int,
+    per_block: int,
 ) -> dict[str, Any]:
-    """Alternate blocks of the same pattern over every variant (gate, raw relays)."""
+    """Alternate blocks of the same pattern over every variant (gate, raw relays).
+
+    ``variants`` maps a name to (input topic, output topic, process name).
+    """
     rng = random.Random(1)
     merged: dict[str, dict[str, Any]] = {
-        name: {'latencies': [], 'any_output': [], 'direct': 0, 'superseded': 0, 'lost': 0}
+        name: {
+            'latencies': [],
+            'any_output': [],
+            'direct': 0,
+            'superseded': 0,
+            'lost': 0,
+            'cpu': 0.0,
+            'wall': 0.0,
+        }
         for name in variants
     }
     names = list(variants)
     for block in range(blocks):
         for name in names if block % 2 == 0 else names[::-1]:
-            result = latency_block(driver, *variants[name], per_block, rng)
+            topic_in, topic_out, process = variants[name]
+            cpu, started = processes.cpu_seconds(process), time.perf_counter()
+            result = latency_block(driver, topic_in, topic_out, per_block, rng)
+            merged[name]['cpu'] += processes.cpu_seconds(process) - cpu
+            merged[name]['wall'] += time.perf_counter() - started
             for key, value in result.items():
                 merged[name][key] += value
             time.sleep(0.3)
@@ -455,6 +493,7 @@ def added_latency(
             'forwarded_directly': data['direct'],
             'superseded_before_forwarded': data['superseded'],
             'lost': data['lost'],
+            'cpu_percent_while_driven': round(100 * data['cpu'] / data['wall'], 1),
             'samples_ms': [round(s * 1e3, 3) for s in data['latencies']],
         }
     return out
@@ -483,7 +522,7 @@ def stale_to_zero(driver: Driver, cutoffs: int, timeout: float, seed: int) -> di
         if moving_since is None:
             failures += 1
             continue
-        zero = recorder.wait(lambda s: s[0] > last_sent and _zero(s), mark, timeout + 2.0)
+        zero = recorder.wait(lambda s, t=last_sent: s[0] > t and _zero(s), mark, timeout + 2.0)
         if zero is None:
             failures += 1
             continue
@@ -521,7 +560,7 @@ def estop_trials(
         time.sleep(rng.uniform(0.03, 0.08))
         mark = recorder.mark()
         engaged = driver.estop(True)
-        zero = recorder.wait(lambda s: s[0] > engaged and _zero(s), mark, 3.0)
+        zero = recorder.wait(lambda s, t=engaged: s[0] > t and _zero(s), mark, 3.0)
         if zero is None:
             failures += 1
         else:
@@ -530,7 +569,7 @@ def estop_trials(
         value = 0.3 + 1e-4 * (trial + 1)
         raw_mark = raw.mark()
         sent = driver.send(RAW_IN, LINEAR, value)
-        echo = raw.wait(lambda s: s[2] == value, raw_mark, 1.0)
+        echo = raw.wait(lambda s, v=value: s[2] == v, raw_mark, 1.0)
         if echo is not None:
             raw_trips.append(echo[0] - sent)
         time.sleep(0.05)
@@ -550,16 +589,20 @@ def stop_latency(
     """E-stop latency per load condition, in alternating blocks of half the trials each."""
     rng = random.Random(3)
     data: dict[str, dict[str, Any]] = {
-        c: {'stops': [], 'raw': [], 'failures': 0, 'flood_hz': []} for c in conditions
+        c: {'stops': [], 'raw': [], 'failures': 0, 'flood_hz': [], 'cpu': 0.0, 'wall': 0.0}
+        for c in conditions
     }
     driver.start_commands(GATE_IN, LINEAR, 0.0)
     try:
         for block in range(2):
             for condition in conditions if block == 0 else conditions[::-1]:
                 stats = _start_load(processes, condition, flood_hz)
+                cpu, started = processes.cpu_seconds('gate'), time.perf_counter()
                 try:
                     stops, raw, failures = estop_trials(driver, trials // 2, rng, condition)
                 finally:
+                    data[condition]['cpu'] += processes.cpu_seconds('gate') - cpu
+                    data[condition]['wall'] += time.perf_counter() - started
                     rate = _stop_load(processes, stats)
                 data[condition]['stops'] += stops
                 data[condition]['raw'] += raw
@@ -575,6 +618,7 @@ def stop_latency(
             'raw_relay_round_trip': summary(values['raw']),
             'failed_trials': values['failures'],
             'flood_rate_hz': [round(r, 1) for r in values['flood_hz']],
+            'gate_cpu_percent': round(100 * values['cpu'] / values['wall'], 1),
             'samples_ms': [round(s * 1e3, 3) for s in values['stops']],
         }
     return out
@@ -593,11 +637,9 @@ def _start_load(processes: Processes, condition: str, flood_hz: float) -> Path |
     stats = None
     if flood:
         stats = processes.log_dir / f'flood-{time.monotonic_ns()}.json'
-        me = [sys.executable, str(Path(__file__).resolve())]
+        topic = f'{NAMESPACE}/odom'
         processes.start(
-            'flood',
-            [*me, '--role', 'flood', '--topic', f'{NAMESPACE}/odom', '--rate', str(flood_hz)]
-            + ['--stats', str(stats)],
+            'flood', helper_argv('flood', topic=topic, rate=str(flood_hz), stats=str(stats))
         )
         deadline = time.perf_counter() + 20.0
         while not stats.exists():
@@ -667,7 +709,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     os.environ['ROS_LOG_DIR'] = str(log_dir / 'ros')
     os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
     processes = Processes(dict(os.environ), log_dir)
-    me = [sys.executable, str(Path(__file__).resolve())]
     shipped = REPO / 'config' / 'safety_gate.yaml'
     fast = REPO / 'bench' / 'gate_fast_stale.yaml'
     results: dict[str, Any] = {
@@ -689,27 +730,34 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             results['machine']['rclpy'] = _version('ros-jazzy-rclpy') or _version('ros-rclpy')
             results['machine']['rmw'] = os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
             driver = Driver()
-            processes.start('relay', [*me, '--role', 'relay', '--name', 'raw_relay']
-                            + ['--in-topic', RAW_IN, '--out-topic', RAW_OUT])  # fmt: skip
+            processes.start(
+                'relay', helper_argv('relay', name='raw_relay', in_topic=RAW_IN, out_topic=RAW_OUT)
+            )
             if not quick:
-                processes.start('relay_mt', [*me, '--role', 'relay', '--name', 'raw_relay_mt']
-                                + ['--in-topic', RAW_MT_IN, '--out-topic', RAW_MT_OUT]
-                                + ['--executor', 'multi'])  # fmt: skip
+                argv = helper_argv(
+                    'relay', name='raw_relay_mt', in_topic=RAW_MT_IN, out_topic=RAW_MT_OUT
+                )
+                processes.start('relay_mt', [*argv, '--executor', 'multi'])
             results['gate_startup_s'] = round(start_gate(driver, processes, args, [shipped]), 2)
             if quick:
                 driver.publishers.pop(RAW_MT_IN)
             driver.wait_matched()
 
-        with _phase('1. added latency'):
-            variants = {'gate': (GATE_IN, GATE_OUT), 'raw_relay': (RAW_IN, RAW_OUT)}
+        with _phase('1. added latency'), _part(args, '1'):
+            variants = {
+                'gate': (GATE_IN, GATE_OUT, 'gate'),
+                'raw_relay': (RAW_IN, RAW_OUT, 'relay'),
+            }
             if not quick:
-                variants['raw_relay_multithreaded'] = (RAW_MT_IN, RAW_MT_OUT)
+                variants['raw_relay_multithreaded'] = (RAW_MT_IN, RAW_MT_OUT, 'relay_mt')
             blocks, per_block = (2, 150) if quick else (4, 250)
-            results['added_latency'] = added_latency(driver, variants, blocks, per_block)
+            results['added_latency'] = added_latency(
+                driver, processes, variants, blocks, per_block
+            )
             if not quick:
                 processes.stop('relay_mt')
 
-        with _phase('3. stop latency'):
+        with _phase('3. stop latency'), _part(args, '3'):
             conditions = ['unloaded', 'loaded']
             if args.diagnose:
                 conditions += ['cpu_only', 'flood_only']
@@ -718,12 +766,12 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 driver, processes, trials, conditions, args.flood_hz
             )
 
-        with _phase('2. stale to zero (shipped 0.5 s timeout)'):
+        with _phase('2. stale to zero (shipped 0.5 s timeout)'), _part(args, '2'):
             cutoffs = 5 if quick else 20
             results['stale_to_zero_shipped'] = stale_to_zero(driver, cutoffs, NAV_TIMEOUT, 5)
-            processes.stop('gate')
 
-        with _phase('2. stale to zero (bench 0.1 s timeout)'):
+        processes.stop('gate')
+        with _phase('2. stale to zero (bench 0.1 s timeout)'), _part(args, '2'):
             startup = start_gate(driver, processes, args, [shipped, fast])
             results['gate_fast_stale_startup_s'] = round(startup, 2)
             cutoffs = 60 if quick else 200
@@ -741,11 +789,27 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+class _SkippedError(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _part(args: argparse.Namespace, part: str) -> Iterator[None]:
+    """Run the block only when ``part`` is selected (``--only``)."""
+    if part not in args.only.split(','):
+        raise _SkippedError
+    yield
+
+
 @contextlib.contextmanager
 def _phase(name: str) -> Iterator[None]:
     started = time.perf_counter()
     print(f'[bench] {name} ...', file=sys.stderr, flush=True)
-    yield
+    try:
+        yield
+    except _SkippedError:
+        print(f'[bench] {name}: skipped (--only)', file=sys.stderr, flush=True)
+        return
     print(f'[bench] {name}: {time.perf_counter() - started:.1f} s', file=sys.stderr, flush=True)
 
 
@@ -772,19 +836,21 @@ def table(results: dict[str, Any]) -> str:
             f'| {target} | {met} |'
         )
 
-    added = results['added_latency']
-    gate, raw = added['gate'], added['raw_relay']
-    ratio50 = gate['p50_ms'] / raw['p50_ms']
-    ratio99 = gate['p99_ms'] / raw['p99_ms']
-    row('1. gate: command -> cmd_vel', gate, 'p50 <= 1.25 x raw', _yes(ratio50 <= 1.25))
-    row('1. raw rclpy relay (single-threaded executor)', raw)
-    if 'raw_relay_multithreaded' in added:
-        row('1. raw relay, MultiThreadedExecutor(6)', added['raw_relay_multithreaded'])
-    row('1. gate: first cmd_vel of any value after a command', gate['first_output_after_input'])
-    rows.append(
-        f'| 1. ratio gate / raw | | {ratio50:.2f} | {ratio99:.2f} | | p50 <= 1.25 '
-        f'| {_yes(ratio50 <= 1.25)} |'
-    )
+    added = results.get('added_latency')
+    if added:
+        gate, raw = added['gate'], added['raw_relay']
+        ratio50 = gate['p50_ms'] / raw['p50_ms']
+        ratio99 = gate['p99_ms'] / raw['p99_ms']
+        row('1. gate: command -> cmd_vel', gate, 'p50 <= 1.25 x raw', _yes(ratio50 <= 1.25))
+        row('1. raw rclpy relay (single-threaded executor)', raw)
+        if 'raw_relay_multithreaded' in added:
+            row('1. raw relay, MultiThreadedExecutor(6)', added['raw_relay_multithreaded'])
+        first = gate['first_output_after_input']
+        row('1. gate: first cmd_vel of any value after a command', first)
+        rows.append(
+            f'| 1. ratio gate / raw | | {ratio50:.2f} | {ratio99:.2f} | | p50 <= 1.25 '
+            f'| {_yes(ratio50 <= 1.25)} |'
+        )
     for key, label in (('stale_to_zero_shipped', 'shipped'), ('stale_to_zero', 'bench')):
         if key in results:
             s = results[key]
@@ -795,11 +861,11 @@ def table(results: dict[str, Any]) -> str:
                 _yes(s['max_ms'] <= s['bound_ms'])
                 + (f' ({s["over_bound"]} over)' if s['over_bound'] else ''),
             )
-    stops = results['stop_latency']
-    base = stops['unloaded']
+    stops = results.get('stop_latency', {})
+    base = stops.get('unloaded')
     for condition, s in stops.items():
         target, met = '', ''
-        if condition != 'unloaded':
+        if condition != 'unloaded' and base is not None:
             limit = base['p99_ms'] + 20.0
             target = f'p99 <= {limit:.1f} (unloaded + 20)' if condition == 'loaded' else ''
             met = _yes(s['p99_ms'] <= limit) if condition == 'loaded' else ''
@@ -814,16 +880,23 @@ def _yes(value: bool) -> str:
 
 def notes(results: dict[str, Any]) -> str:
     """Counts behind the table that the table cannot show."""
-    gate = results['added_latency']['gate']
-    raw = results['added_latency']['raw_relay']
-    lines = [
-        f'gate: {gate["forwarded_directly"]} commands forwarded as sent, '
-        f'{gate["superseded_before_forwarded"]} replaced by a newer one before the gate '
-        f'forwarded them, {gate["lost"]} lost; raw relay: {raw["lost"]} lost',
-        f'added latency p50: {gate["p50_ms"] - raw["p50_ms"]:.2f} ms, '
-        f'p99: {gate["p99_ms"] - raw["p99_ms"]:.2f} ms',
-    ]
-    for condition, s in results['stop_latency'].items():
+    lines = []
+    added = results.get('added_latency')
+    if added:
+        gate, raw = added['gate'], added['raw_relay']
+        lines += [
+            f'gate: {gate["forwarded_directly"]} commands forwarded as sent, '
+            f'{gate["superseded_before_forwarded"]} replaced by a newer one before the gate '
+            f'forwarded them, {gate["lost"]} lost; raw relay: {raw["lost"]} lost',
+            f'added latency p50: {gate["p50_ms"] - raw["p50_ms"]:.2f} ms, '
+            f'p99: {gate["p99_ms"] - raw["p99_ms"]:.2f} ms',
+        ]
+        cpu = ', '.join(
+            f'{name} {data["cpu_percent_while_driven"]}%' for name, data in added.items()
+        )
+        lines.append(f'CPU while driven at ~33 Hz: {cpu}')
+    for condition, s in results.get('stop_latency', {}).items():
+        lines.append(f'{condition}: gate CPU {s["gate_cpu_percent"]}%')
         if s['flood_rate_hz']:
             lines.append(f'{condition}: odom flood achieved {s["flood_rate_hz"]} Hz')
         if s['failed_trials']:
@@ -840,6 +913,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         '--out', type=Path, default=REPO / 'bench' / 'results' / 'gate_latency.json'
     )
     parser.add_argument('--domain-id', type=int, default=77, help='ROS_DOMAIN_ID of this run')
+    parser.add_argument(
+        '--only', default='1,2,3', help='parts to run, comma-separated (default: 1,2,3)'
+    )
     parser.add_argument('--flood-hz', type=float, default=1000.0)
     parser.add_argument(
         '--diagnose',
@@ -851,8 +927,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=str(Path(sys.executable).parent / 'safety_gate_node'),
         help="gate executable to measure (default: the venv's safety_gate_node)",
     )
-    parser.add_argument('--role', default='bench', choices=['bench', 'relay', 'flood'],
-                        help=argparse.SUPPRESS)  # fmt: skip
+    roles = ['bench', 'relay', 'flood']
+    parser.add_argument('--role', default='bench', choices=roles, help=argparse.SUPPRESS)
     parser.add_argument('--name', default='raw_relay', help=argparse.SUPPRESS)
     parser.add_argument('--in-topic', help=argparse.SUPPRESS)
     parser.add_argument('--out-topic', help=argparse.SUPPRESS)

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from muse_supervisor.safety.config import GateConfig, KeepOutZone
-from muse_supervisor.safety.geometry import point_in_polygon
+from muse_supervisor.safety.geometry import point_in_polygon, segment_enters_polygon
 
 PLAN_SOURCE = 'plan'
 # A clock that goes back by more than this (s) is a reset, not jitter between threads.
@@ -379,7 +379,7 @@ class GateCore:
             latched = any(stop.latched for stop in stops)
             state = GateState.LATCHED if latched else GateState.STOPPING
         else:
-            command = self._ramp(self._capped(target, now), now)
+            command = self._obstacle_capped(self._ramp(self._capped(target, now), now), now)
             if name == PLAN_SOURCE:
                 state = GateState.EXECUTING_PLAN
             elif name:
@@ -439,6 +439,19 @@ class GateCore:
             max(-angular, min(angular, target.angular)),
         )
 
+    def _obstacle_capped(self, command: Velocity, now: float) -> Velocity:
+        """Apply the braking-distance cap after the ramp: it binds at once, never ramped down.
+
+        A slow-down is a normal stop and ramps; an obstacle that appears closer than the robot
+        can stop from its current speed is not, and the cap must hold from the first output.
+        """
+        limits = self.config.limits
+        if self._obstacle is None or now - self._obstacle_stamp > limits.obstacle_timeout:
+            return command
+        room = max(0.0, self._obstacle - limits.obstacle_margin)
+        cap = math.sqrt(2.0 * limits.braking_decel * room)
+        return Velocity(min(command.linear, cap), command.angular)
+
     def _ramp(self, target: Velocity, now: float) -> Velocity:
         limits = self.config.limits
         dt = min(max(now - self._last_time, 0.0), self.config.period)
@@ -461,8 +474,9 @@ class GateCore:
         direction = 1.0 if target.linear >= 0 else -1.0
         x = self._pose.x + direction * reach * math.cos(self._pose.yaw)
         y = self._pose.y + direction * reach * math.sin(self._pose.yaw)
+        # The whole braking path counts, not its end: a thin zone in between is still entered.
         for zone in self._zones:
-            if point_in_polygon(x, y, zone.polygon):
+            if segment_enters_polygon((self._pose.x, self._pose.y), (x, y), zone.polygon):
                 detail = f'motion would enter keep-out zone {zone.name} within {reach:.2f} m'
                 return ZERO, Stop(Cause.KEEP_OUT_ZONE, False, detail, now)
         return target, None
@@ -482,7 +496,9 @@ class GateCore:
             return self._person
         if stop.cause is Cause.ROGUE_PUBLISHER:
             return self._rogue
-        if stop.cause is Cause.KEEP_OUT_ZONE and self._pose is not None:
+        if stop.cause is Cause.KEEP_OUT_ZONE:
+            if self._pose is None or now - self._pose_stamp > limits.odom_timeout:
+                return True  # pose unknown: the robot may still be inside
             return any(
                 point_in_polygon(self._pose.x, self._pose.y, zone.polygon) for zone in self._zones
             )

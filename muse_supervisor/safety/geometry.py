@@ -31,6 +31,29 @@ def _on_segment(x: float, y: float, x1: float, y1: float, x2: float, y2: float) 
     )
 
 
+def segment_enters_polygon(
+    start: tuple[float, float], end: tuple[float, float], polygon: tuple[tuple[float, float], ...]
+) -> bool:
+    """Whether the segment from ``start`` to ``end`` touches ``polygon`` anywhere along it."""
+    if point_in_polygon(*start, polygon) or point_in_polygon(*end, polygon):
+        return True
+    count = len(polygon)
+    return any(
+        _segments_cross(start, end, polygon[i], polygon[(i + 1) % count]) for i in range(count)
+    )
+
+
+def _segments_cross(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float], d: tuple[float, float]
+) -> bool:
+    def side(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    d1, d2 = side(c, d, a), side(c, d, b)
+    d3, d4 = side(a, b, c), side(a, b, d)
+    return ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0))
+
+
 def normalize_angle(angle: float) -> float:
     """``angle`` wrapped to (-pi, pi]."""
     wrapped = math.fmod(angle + math.pi, 2 * math.pi)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,6 +22,9 @@ from muse_supervisor.safety.config import GateConfig
 
 MAX_STEPS = 32
 MAX_STEP_TIMEOUT = 3600.0
+# Control, format (bidi overrides, zero-width) and line/paragraph separator characters: an
+# operator must see exactly what a plan says.
+_UNPRINTABLE = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
 
 
 class PlanError(enum.IntEnum):
@@ -183,7 +187,7 @@ def _validate(
     )
     if needs_approval:
         approval = approvals.get(plan.id)
-        if approval is None:
+        if approval is None or not approval.operator_id.strip():
             return Verdict(
                 PlanError.APPROVAL_REQUIRED,
                 f'plan {plan.id} (tier {declared.name}) needs an operator approval (ApprovePlan)',
@@ -274,14 +278,14 @@ def _check_argument(
                 PlanError.INVALID_PLAN,
                 f'{label}: text must be non-empty and at most {spec.max_length} characters',
             )
-        if any(ord(c) < 32 for c in text):
+        if any(unicodedata.category(c) in _UNPRINTABLE for c in text):
             return Verdict(PlanError.INVALID_PLAN, f'{label}: control characters in text')
         if spec.choices and text not in spec.choices:
             return Verdict(
                 PlanError.ARGUMENT_OUT_OF_RANGE,
                 f'{label} = {text!r}, expected one of {spec.choices}',
             )
-        if skill in (Skill.NAVIGATE_TO, Skill.DOCK) and config.waypoint(text) is None:
+        if skill in (Skill.NAVIGATE_TO, Skill.DOCK, Skill.REROUTE) and not config.waypoint(text):
             known = [w.name for w in config.waypoints]
             return Verdict(
                 PlanError.ARGUMENT_OUT_OF_RANGE,

@@ -577,7 +577,7 @@ def m_bad_role(draft: Draft, rng: random.Random, _: dict[str, Plan]) -> Outcome:
     j = next((k for k, a in enumerate(draft.steps[i].arguments) if a.name == 'role'), None)
     if j is None:
         return Expect.SKIP
-    role = rng.choice(['janitor', 'Maintenance', 'everyone', 'supervisor\u200b'])
+    role = rng.choice(['janitor', 'Maintenance', 'everyone', 'supervisor '])
     _replace_argument(draft, i, j, replace(draft.steps[i].arguments[j], text=role))
     return PlanError.ARGUMENT_OUT_OF_RANGE
 
@@ -929,6 +929,14 @@ def test_other_control_characters_in_text_are_refused(char: str) -> None:
     """DEL and C1 controls (NEL breaks lines for str.splitlines, CSI drives terminals)."""
     assert is_control(char)
     plan = make_plan(_step(Skill.REQUEST_OPERATOR, text('message', f'line one{char}line two')))
+    assert verdict_of(plan).error is PlanError.INVALID_PLAN
+
+
+@pytest.mark.parametrize('char', ['\u200b', '\u202e', '\u2028'], ids=repr)
+def test_invisible_and_bidi_characters_in_text_are_refused(char: str) -> None:
+    """Zero-width, right-to-left override and line separator: what the operator reads must be
+    what the plan says."""
+    plan = make_plan(_step(Skill.REQUEST_OPERATOR, text('message', f'stop{char}here')))
     assert verdict_of(plan).error is PlanError.INVALID_PLAN
 
 
