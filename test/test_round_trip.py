@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,17 @@ def _wait(condition: Any, timeout: float = TIMEOUT) -> None:
         time.sleep(0.01)
 
 
+# A namespace of this module's own: no other test's nodes share these names.
+NAMESPACE = f'/round_trip_{uuid.uuid4().hex[:8]}'
+
+
 @pytest.fixture(scope='module')
 def peer() -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen([sys.executable, str(PEER)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(PEER), '--ros-args', '-r', f'__ns:={NAMESPACE}'],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == 'READY'
@@ -51,7 +60,7 @@ def client_node(peer: subprocess.Popen[str], ros_context: Any) -> Iterator[Any]:
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
 
-    node = Node('round_trip_client', context=ros_context)
+    node = Node('round_trip_client', namespace=NAMESPACE, context=ros_context)
     executor = MultiThreadedExecutor(context=ros_context)
     executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)

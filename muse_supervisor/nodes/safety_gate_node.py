@@ -84,10 +84,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         super().__init__('safety_gate', GateLimits, **kwargs)
         self._lock = threading.Lock()
         self._core: GateCore | None = None
-        self._entities: list[Any] = []
-        self._action: Any = None
-        self._timer: Any = None
-        self._guard_timer: Any = None
+        self._entities: list[tuple[Any, Any]] = []
         self._last_publish = -math.inf
         self._last_status: tuple[Any, ...] = ()
         self._last_status_time = -math.inf
@@ -203,47 +200,40 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         return TransitionCallbackReturn.SUCCESS
 
     def _create_entities(self, config: GateConfig) -> None:
+        """Create what the configured gate uses; each with the call that destroys it."""
         made = self._entities
-        self._cmd_pub = self.create_publisher(Twist, 'cmd_vel', 1)
-        self._status_pub = self.create_publisher(GateStatus, 'gate_status', _LATCHED)
-        self._alarm_pub = self.create_publisher(Alarm, 'alarms', _RELIABLE)
-        self._notice_pub = self.create_publisher(OperatorNotice, 'operator_notices', _RELIABLE)
-        made += [self._cmd_pub, self._status_pub, self._alarm_pub, self._notice_pub]
+
+        def publisher(msg_type: Any, topic: str, qos: Any) -> Any:
+            entity = self.create_publisher(msg_type, topic, qos)
+            made.append((self.destroy_publisher, entity))
+            return entity
+
+        def subscribe(msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> None:
+            group = MutuallyExclusiveCallbackGroup()  # one per input: none waits for another
+            entity = self.create_subscription(msg_type, topic, callback, qos, callback_group=group)
+            made.append((self.destroy_subscription, entity))
+
+        self._cmd_pub = publisher(Twist, 'cmd_vel', 1)
+        self._status_pub = publisher(GateStatus, 'gate_status', _LATCHED)
+        self._alarm_pub = publisher(Alarm, 'alarms', _RELIABLE)
+        self._notice_pub = publisher(OperatorNotice, 'operator_notices', _RELIABLE)
         for source in config.sources:
-            made.append(
-                self.create_subscription(
-                    Twist,
-                    source.topic,
-                    self._command_callback(source),
-                    _LATEST,
-                    callback_group=MutuallyExclusiveCallbackGroup(),
-                )
-            )
-        inputs = (
-            (Bool, 'estop', self._on_estop, _RELIABLE),
-            (Bool, 'person_in_zone', self._on_person, _RELIABLE),
-            (Header, 'heartbeat', self._on_heartbeat, _LATEST),
-            (Odometry, 'odom', self._on_odom, _LATEST),
-            (Range, 'obstacle_distance', self._on_obstacle, _LATEST),
-            (RecoveryProposal, 'recovery_proposals', self._on_proposal, _PROPOSALS),
-        )
-        for msg_type, topic, callback, qos in inputs:
-            made.append(
-                self.create_subscription(
-                    msg_type, topic, callback, qos, callback_group=MutuallyExclusiveCallbackGroup()
-                )
-            )
+            subscribe(Twist, source.topic, self._command_callback(source), _LATEST)
+        subscribe(Bool, 'estop', self._on_estop, _RELIABLE)
+        subscribe(Bool, 'person_in_zone', self._on_person, _RELIABLE)
+        subscribe(Header, 'heartbeat', self._on_heartbeat, _LATEST)
+        subscribe(Odometry, 'odom', self._on_odom, _LATEST)
+        subscribe(Range, 'obstacle_distance', self._on_obstacle, _LATEST)
+        subscribe(RecoveryProposal, 'recovery_proposals', self._on_proposal, _PROPOSALS)
         services = MutuallyExclusiveCallbackGroup()
-        made.append(
-            self.create_service(ResetGate, 'reset', self._on_reset, callback_group=services)
-        )
-        made.append(
-            self.create_service(
-                ApprovePlan, 'approve_plan', self._on_approve, callback_group=services
-            )
-        )
+        for srv_type, name, serve in (
+            (ResetGate, 'reset', self._on_reset),
+            (ApprovePlan, 'approve_plan', self._on_approve),
+        ):
+            service = self.create_service(srv_type, name, serve, callback_group=services)
+            made.append((self.destroy_service, service))
         self._trigger_group = MutuallyExclusiveCallbackGroup()
-        self._action = ActionServer(
+        action = ActionServer(
             self,
             ExecutePlan,
             'execute_plan',
@@ -254,37 +244,28 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             callback_group=ReentrantCallbackGroup(),
             result_timeout=900,
         )
-        self._timer = self.create_timer(
-            config.period, self._on_timer, callback_group=MutuallyExclusiveCallbackGroup()
-        )
-        self._guard_timer = self.create_timer(
-            1.0 / config.limits.graph_guard_rate,
-            self._on_guard,
-            callback_group=MutuallyExclusiveCallbackGroup(),
-        )
+        made.append((lambda server: server.destroy(), action))
+        for period, tick in (
+            (config.period, self._on_timer),
+            (1.0 / config.limits.graph_guard_rate, self._on_guard),
+        ):
+            timer = self.create_timer(
+                period, tick, callback_group=MutuallyExclusiveCallbackGroup()
+            )
+            made.append((self.destroy_timer, timer))
         self._actuator_topics = [self.resolve_topic_name(t) for t in config.actuator_topics]
 
     def _destroy_entities(self) -> None:
-        for timer in (self._timer, self._guard_timer):
-            if timer is not None:
-                self.destroy_timer(timer)
-        if self._action is not None:
-            self._action.destroy()
-            self._action = None
-        for entity in self._entities:
-            for destroy in (
-                self.destroy_publisher,
-                self.destroy_subscription,
-                self.destroy_service,
-            ):
-                try:
-                    destroy(entity)
-                    break
-                except (TypeError, AttributeError, ValueError):
-                    continue
-        self._entities = []
-        self._timer = self._guard_timer = None
+        """Destroy what _create_entities made (also on destroy_node, so nothing lingers)."""
+        while self._entities:
+            destroy, entity = self._entities.pop()
+            destroy(entity)
         self._core = None
+
+    def destroy_node(self) -> None:
+        """Destroy the configured entities, the action server included, then the node."""
+        self._destroy_entities()
+        super().destroy_node()
 
     # ----- output ----------------------------------------------------------------------------
     def _now(self) -> float:

@@ -87,7 +87,7 @@ class InterfacePeer(Node):
 
 
 def main() -> None:
-    rclpy.init()
+    rclpy.init(args=sys.argv)
     node = InterfacePeer()
     executor = MultiThreadedExecutor()
     executor.add_node(node)
