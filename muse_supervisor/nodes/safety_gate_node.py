@@ -92,6 +92,8 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._plans: dict[str, Plan] = {}
         self._approvals: dict[str, Approval] = {}
         self._plan_running = threading.Event()
+        self._running_plan_id = ''
+        self._running_step = -1
         self._declare_structured_parameters()
 
     # ----- configuration ---------------------------------------------------------------------
@@ -306,8 +308,8 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         status = GateStatus(
             state=int(output.state),
             active_source=output.active_source,
-            active_plan_id=getattr(self, '_running_plan_id', ''),
-            active_step=getattr(self, '_running_step', -1),
+            active_plan_id=self._running_plan_id,
+            active_step=self._running_step,
             max_linear_speed=output.max_linear_speed,
             max_angular_speed=output.max_angular_speed,
             estop_engaged=output.estop_engaged,
@@ -575,7 +577,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             if goal_handle.is_cancel_requested:
                 with self._lock:
                     if self._core is not None:
-                        self._core.plan_command(ZERO, now)
+                        self._core.cancel_plan(now)
                 self._publish(now)
                 return PlanError.CANCELED, f'canceled during step {index}'
             with self._lock:
@@ -641,7 +643,7 @@ class _NodeSkillContext:
     def notice(self, kind: NoticeKind, role: str, message: str, camera: str) -> None:
         msg = OperatorNotice(
             kind=int(kind),
-            plan_id=getattr(self.node, '_running_plan_id', ''),
+            plan_id=self.node._running_plan_id,
             step_index=self.step_index,
             role=role,
             message=message,

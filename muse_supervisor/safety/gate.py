@@ -138,6 +138,7 @@ class GateCore:
         self._last_time = now
         self._last_active_source = ''
         self._source_lost: Stop | None = None
+        self._canceled: Stop | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
     def activate(self, now: float) -> None:
@@ -195,6 +196,13 @@ class GateCore:
             self.plan_command(None, now)
             self._speed_cap = None
             self._zones = list(self.config.keep_out_zones)
+            if self._last_active_source == PLAN_SOURCE:
+                self._last_active_source = ''  # a finished plan is not a stale source
+
+    def cancel_plan(self, now: float) -> None:
+        """End the running plan and stop at once (no ramp): a cancel means stop now."""
+        self.set_plan_running(False, now)
+        self._canceled = Stop(Cause.PLAN_CANCELED, False, 'plan canceled', now)
 
     def add_keep_out_zone(self, zone: KeepOutZone) -> None:
         """Enforce one more keep-out zone until the running plan ends (``reroute``)."""
@@ -316,6 +324,11 @@ class GateCore:
                 now,
             )
         stops.extend(self._latched.values())
+        if self._canceled is not None:
+            if now - self._canceled.since <= self.config.period:
+                stops.append(self._canceled)
+            else:
+                self._canceled = None
         if limits.require_heartbeat and now - self._heartbeat > limits.heartbeat_timeout:
             stops.append(
                 Stop(

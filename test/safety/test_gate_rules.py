@@ -888,3 +888,42 @@ def test_zero_source_timeout_message_says_why() -> None:
     with pytest.raises(ConfigError) as error:
         gate_config_from_parameters(_params(**{'command_sources.nav.timeout': 0.0}))
     assert 'never stale' in str(error.value)
+
+
+# ----- plan motion -------------------------------------------------------------------------------
+def test_canceled_plan_stops_at_once_then_nothing_moves_without_a_new_command() -> None:
+    rig = Rig(odometry=Pose2D(0.0, 0.0, 0.0))
+    rig.gate.set_plan_running(True, rig.t)
+    for _ in range(40):
+        rig.gate.plan_command(Velocity(0.3, 0.0), rig.t + PERIOD)
+        rig.tick()
+    assert rig.out.command == Velocity(0.3, 0.0) and rig.out.state is GateState.EXECUTING_PLAN
+    rig.gate.cancel_plan(rig.t + PERIOD)
+    out = rig.tick()
+    assert out.command == ZERO  # no ramp: a cancel means stop now
+    assert Cause.PLAN_CANCELED in causes(out)
+    later = rig.run(5)
+    assert all(o.command == ZERO for o in later)
+    assert later[-1].state is GateState.IDLE and not later[-1].stops
+
+
+def test_plan_that_finishes_is_not_reported_as_a_stale_source() -> None:
+    rig = Rig(odometry=Pose2D(0.0, 0.0, 0.0))
+    rig.gate.set_plan_running(True, rig.t)
+    rig.gate.plan_command(ZERO, rig.t + PERIOD)
+    assert rig.tick().state is GateState.EXECUTING_PLAN
+    rig.gate.set_plan_running(False, rig.t + PERIOD)
+    out = rig.tick()
+    assert out.state is GateState.IDLE and not out.stops
+
+
+def test_silent_plan_step_stops_the_robot() -> None:
+    rig = Rig(odometry=Pose2D(0.0, 0.0, 0.0))
+    rig.gate.set_plan_running(True, rig.t)
+    for _ in range(20):
+        rig.gate.plan_command(Velocity(0.3, 0.0), rig.t + PERIOD)
+        rig.tick()
+    assert rig.out.command.linear > 0
+    outs = rig.run(int(0.5 / PERIOD) + 2)  # the step falls silent for its timeout + a period
+    assert outs[-1].command == ZERO
+    assert Cause.PLAN_STEP_STALE in causes(outs[-1])
