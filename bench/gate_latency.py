@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/jazzy/bin/python bench/gate_latency.py            # full run, about 4 minutes
+    .venv/jazzy/bin/python bench/gate_latency.py            # full run, about 3.5 minutes
     .venv/jazzy/bin/python bench/gate_latency.py --quick    # fewer samples, about 1 minute
 
 Every ROS participant is a process of its own: the gate (the installed ``safety_gate_node``
