@@ -26,6 +26,7 @@ from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
 from sensor_msgs.msg import Range
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
@@ -77,21 +78,19 @@ _FEEDBACK_PERIOD = 0.5  # s between progress feedback messages within a step
 class SafetyGateNode(SupervisorNode[GateConfig]):
     """The only component that may command actuators; fails closed."""
 
-    # Output timer, graph guard, inputs, services and a running plan each need a thread.
-    executor_threads = 6
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('safety_gate', GateLimits, **kwargs)
         self._lock = threading.Lock()
         self._core: GateCore | None = None
         self._entities: list[tuple[Any, Any]] = []
-        self._last_publish = -math.inf
+        self._input_tokens = _TokenBucket(rate=80.0, burst=3.0)
         self._last_status: tuple[Any, ...] = ()
         self._last_status_time = -math.inf
         self._reported_rogues = ''
         self._plans: dict[str, Plan] = {}
         self._approvals: dict[str, Approval] = {}
         self._plan_running = threading.Event()
+        self._published_stops: tuple[Any, ...] = ()
         self._running_plan_id = ''
         self._running_step = -1
         self._declare_structured_parameters()
@@ -247,8 +246,10 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             result_timeout=900,
         )
         made.append((lambda server: server.destroy(), action))
+        self._input_tokens = _TokenBucket(rate=4.0 * config.limits.rate_hz, burst=3.0)
         for period, tick in (
             (config.period, self._on_timer),
+            (config.period / 4, self._on_watchdog),
             (1.0 / config.limits.graph_guard_rate, self._on_guard),
         ):
             timer = self.create_timer(
@@ -276,6 +277,21 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
     def _on_timer(self) -> None:
         self._publish(self._now())
 
+    def _on_watchdog(self) -> None:
+        """Publish at once when a new stop cause appears between two timer ticks.
+
+        Staleness is a matter of time, not of an input arriving: without this, a source that
+        goes silent would be noticed only at the next tick, up to one period late.
+        """
+        now = self._now()
+        with self._lock:
+            if self._core is None:
+                return
+            current = {stop.cause for stop in self._core.stops(now)}
+            new = current - {stop.cause for stop in self._published_stops}
+        if new:
+            self._publish(now)
+
     def _publish(self, now: float, force_status: bool = False) -> None:
         """Compute and publish the command (under the lock, so outputs stay in order)."""
         with self._lock:
@@ -286,7 +302,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             twist.linear.x = output.command.linear
             twist.angular.z = output.command.angular
             self._cmd_pub.publish(twist)
-            self._last_publish = now
+            self._published_stops = output.stops
             self._publish_status(output, now, force_status)
 
     def _publish_status(self, output: GateOutput, now: float, force: bool) -> None:
@@ -342,10 +358,10 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             self.get_logger().warning(
                 f'refused command from {source.topic}: {reason}', throttle_duration_sec=1.0
             )
-        assert self.config is not None
-        # Publish on input as well as on the timer, so the gate adds little latency; at most
-        # four times the timer rate, so a flooding source cannot flood cmd_vel.
-        if now - self._last_publish >= self.config.period / 4 or reason:
+        # Publish on input as well as on the timer, so the gate adds little latency. A token
+        # bucket (four times the timer rate, bursts of three) keeps a flooding source from
+        # flooding cmd_vel; what it holds back goes out on the next timer tick.
+        if reason or self._input_tokens.take(now):
             self._publish(now)
 
     def _on_estop(self, msg: Bool) -> None:
@@ -487,12 +503,29 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
-    def _execute_plan(self, goal_handle: Any) -> ExecutePlan.Result:
+    async def _execute_plan(self, goal_handle: Any) -> ExecutePlan.Result:
+        """Run the plan on a thread of its own: the executor stays free for stops meanwhile."""
+        finished: Any = Future()  # rclpy 9 makes Future generic, rclpy 7 does not
+
+        def work() -> None:
+            try:
+                finished.set_result(self._execute_plan_blocking(goal_handle))
+            except BaseException as error:  # fail closed, and never leave the goal hanging
+                result = ExecutePlan.Result(error_code=int(PlanError.UNKNOWN))
+                finished.set_result((result, PlanError.UNKNOWN, f'plan worker failed: {error!r}'))
+
+        threading.Thread(target=work, name='plan_execution', daemon=True).start()
+        result, error, message = await finished
+        return self._finish(goal_handle, result, error, message)
+
+    def _execute_plan_blocking(
+        self, goal_handle: Any
+    ) -> tuple[ExecutePlan.Result, PlanError, str]:
         started = self._now()
         result = ExecutePlan.Result()
         plan = plan_from_msg(goal_handle.request.plan)
         if self._plan_running.is_set():
-            return self._finish(goal_handle, result, PlanError.UNKNOWN, 'another plan is running')
+            return result, PlanError.UNKNOWN, 'another plan is running'
         self._plan_running.set()
         try:
             error, message, done = self._run_plan(goal_handle, plan)
@@ -514,7 +547,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         duration = max(0.0, self._now() - started)
         result.total_time.sec = int(duration)
         result.total_time.nanosec = int((duration % 1.0) * 1e9)
-        return self._finish(goal_handle, result, error, message)
+        return result, error, message
 
     def _finish(
         self, goal_handle: Any, result: ExecutePlan.Result, error: PlanError, message: str
@@ -684,6 +717,24 @@ class _NodeSkillContext:
         if response is None:
             return False, f'service {service} failed'
         return bool(response.success), str(response.message)
+
+
+class _TokenBucket:
+    """At most ``rate`` events per second on average, in bursts of up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, -math.inf
+
+    def take(self, now: float) -> bool:
+        """Spend a token if one is available at ``now``."""
+        elapsed = max(0.0, now - self.stamp) if math.isfinite(self.stamp) else math.inf
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 def _descriptor(text: str) -> ParameterDescriptor:
