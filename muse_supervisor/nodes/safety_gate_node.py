@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -223,8 +224,8 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._notice_pub = publisher(OperatorNotice, 'operator_notices', _RELIABLE)
         for source in config.sources:
             subscribe(Twist, source.topic, self._command_callback(source), _LATEST)
-        subscribe(Bool, 'estop', self._on_estop, _RELIABLE)
-        subscribe(Bool, 'person_in_zone', self._on_person, _RELIABLE)
+        subscribe(Bool, 'estop', self._latching_input(GateCore.estop), _RELIABLE)
+        subscribe(Bool, 'person_in_zone', self._latching_input(GateCore.person_in_zone), _RELIABLE)
         subscribe(Header, 'heartbeat', self._on_heartbeat, _LATEST)
         subscribe(Odometry, 'odom', self._on_odom, _LATEST)
         subscribe(Range, 'obstacle_distance', self._on_obstacle, _LATEST)
@@ -374,21 +375,18 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         if reason or self._input_tokens.take(now):
             self._publish(now)
 
-    def _on_estop(self, msg: Bool) -> None:
-        now = self._now()
-        with self._lock:
-            if self._core is not None:
-                self._core.estop(bool(msg.data), now)
-        if msg.data:
-            self._publish(now)
+    def _latching_input(self, record: Callable[[GateCore, bool, float], None]) -> Any:
+        """A callback for e-stop / person-in-zone: record, and publish at once when engaged."""
 
-    def _on_person(self, msg: Bool) -> None:
-        now = self._now()
-        with self._lock:
-            if self._core is not None:
-                self._core.person_in_zone(bool(msg.data), now)
-        if msg.data:
-            self._publish(now)
+        def on_message(msg: Bool) -> None:
+            now = self._now()
+            with self._lock:
+                if self._core is not None:
+                    record(self._core, bool(msg.data), now)
+            if msg.data:
+                self._publish(now)
+
+        return on_message
 
     def _on_heartbeat(self, msg: Header) -> None:
         stamp = seconds(msg.stamp)
