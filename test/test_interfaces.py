@@ -15,6 +15,7 @@ from muse_supervisor.msg import (
     GateStatus,
     Incident,
     MissionState,
+    OperatorNotice,
     PlanEvaluation,
     PlanStep,
     RecoveryPlan,
@@ -22,6 +23,9 @@ from muse_supervisor.msg import (
     SkillArgument,
     StopReason,
 )
+from muse_supervisor.safety.gate import Cause, GateState
+from muse_supervisor.safety.plans import PlanError
+from muse_supervisor.safety.skills import NoticeKind
 from muse_supervisor.srv import ApprovePlan, ResetGate
 
 
@@ -38,6 +42,9 @@ def _constant(message_type: type, prefix: str, name: str) -> int:
         (PlanStep, 'SKILL_', Skill),
         (RecoveryPlan, 'TIER_', Tier),
         (SkillArgument, 'TYPE_', ArgumentType),
+        (StopReason, 'CAUSE_', Cause),
+        (GateStatus, 'STATE_', GateState),
+        (OperatorNotice, 'KIND_', NoticeKind),
     ],
 )
 def test_message_constants_mirror_the_domain(message_type: type, prefix: str, enum: type) -> None:
@@ -45,6 +52,11 @@ def test_message_constants_mirror_the_domain(message_type: type, prefix: str, en
     assert names == {member.name for member in enum}  # type: ignore[attr-defined]
     for member in enum:  # type: ignore[attr-defined]
         assert _constant(message_type, prefix, member.name) == member.value
+
+
+def test_plan_error_codes_mirror_the_execute_plan_result() -> None:
+    for error in PlanError:
+        assert getattr(ExecutePlan.Result, error.name) == error.value
 
 
 def test_type_names_are_namespaced_under_the_package() -> None:

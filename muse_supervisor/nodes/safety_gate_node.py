@@ -84,7 +84,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._lock = threading.Lock()
         self._core: GateCore | None = None
         self._entities: list[tuple[Any, Any]] = []
-        self._input_tokens = _TokenBucket(rate=80.0, burst=3.0)
+        self._input_tokens = _TokenBucket(rate=0.0, burst=0.0)  # sized on configure
         self._last_status: tuple[Any, ...] = ()
         self._last_status_time = -math.inf
         self._reported_rogues = ''
