@@ -85,7 +85,7 @@ class Robot:
     def __init__(self, context: Any, namespace: str) -> None:
         from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Bool, Header
@@ -133,7 +133,10 @@ class Robot:
         self._Twist, self._Header, self._Odometry, self._Bool = Twist, Header, Odometry, Bool
         node.create_timer(0.05, self._on_heartbeat_timer)
         node.create_timer(0.02, self._on_sim_timer)
-        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
+        # Single-threaded, like the gate: rclpy 7.1's MultiThreadedExecutor can stall for a
+        # second (ros2/rclpy#1452), which would stamp a cmd_vel late and fail a deadline that
+        # the gate met. No callback here blocks, so one thread serves them all.
+        self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
