@@ -37,12 +37,24 @@ def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str =
         time.sleep(0.01)
 
 
-def start_gate(namespace: str, *overrides: str) -> subprocess.Popen[str]:
-    """Start the gate with the shipped parameters plus ``name:=value`` overrides."""
+def start_gate(
+    namespace: str,
+    *overrides: str,
+    program: list[str] | None = None,
+    remaps: tuple[str, ...] = (),
+) -> subprocess.Popen[str]:
+    """Start the gate with the shipped parameters plus ``name:=value`` overrides.
+
+    ``program`` replaces the installed executable (a gate with an injected fault); ``remaps``
+    are ``from:=to`` topic remappings.
+    """
     command = [
-        str(GATE), '--ros-args', '-r', f'__ns:={namespace}', '-r', '__node:=safety_gate',
+        *(program or [str(GATE)]),
+        '--ros-args', '-r', f'__ns:={namespace}', '-r', '__node:=safety_gate',
         '--params-file', str(REPO / 'config' / 'safety_gate.yaml'), '-p', 'autostart:=true',
     ]  # fmt: skip
+    for remap in remaps:
+        command += ['-r', remap]
     for override in overrides:
         command += ['-p', override]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -215,6 +227,12 @@ class Robot:
     def drive(self, linear: float, angular: float = 0.0, topic: str = 'cmd_vel_teleop') -> None:
         """Command this velocity at 20 Hz from now on."""
         self.command = (topic, linear, angular)
+
+    def send_heartbeat(self, stamp_sec: float) -> None:
+        """Publish one heartbeat with this stamp (beside the timer's)."""
+        header = self._Header()
+        header.stamp.sec = int(stamp_sec)
+        self.heartbeat_pub.publish(header)
 
     def estop(self, engaged: bool) -> None:
         self.estop_pub.publish(self._Bool(data=engaged))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from gate_harness import (
+    PEERS,
     TIMEOUT,
     Robot,
     start_gate,
@@ -319,3 +321,47 @@ def test_zero_timeout_is_refused_and_the_gate_does_not_activate(namespace: str) 
     finally:
         output = stop_process(gate)
     assert 'command_sources.nav.timeout' in output and 'never stale' in output
+
+
+def test_an_error_in_the_gate_latches_a_stop_publishes_zero_and_ends_the_process(
+    ros_context: Any, namespace: str
+) -> None:
+    fault_stamp = 12345.0
+    program = [sys.executable, str(PEERS / 'faulty_gate.py'), str(fault_stamp)]
+    gate = start_gate(namespace, program=program)
+    robot = Robot(ros_context, namespace)
+    try:
+        wait_for(robot.status, what='first gate status')
+        _drive_until_moving(robot)
+        robot.send_heartbeat(fault_stamp)
+        assert gate.wait(timeout=TIMEOUT) != 0
+        time.sleep(0.2)  # the last messages are in flight when the process ends
+        assert robot.outputs[-1].linear == 0 and robot.outputs[-1].angular == 0
+        internal = [
+            status
+            for status in robot.statuses
+            if any(r.cause == StopReasonMsg.CAUSE_INTERNAL_ERROR for r in status.stop_reasons)
+        ]
+        assert internal, 'no gate_status named the internal error'
+        assert 'injected fault' in internal[0].stop_reasons[-1].detail
+    finally:
+        robot.close()
+        output = stop_process(gate)
+    assert 'RuntimeError: injected fault in the heartbeat input' in output, output
+
+
+def test_remapped_command_source_reaches_the_stop_path(ros_context: Any, namespace: str) -> None:
+    # The stop path runs on a node of its own that ignores global arguments; the gate resolves
+    # (remaps) each of its topics first, so a launch file's remapping still applies.
+    gate = start_gate(namespace, remaps=('cmd_vel_teleop:=joy_vel',))
+    robot = Robot(ros_context, namespace)
+    joystick = start_peer('twist', f'{namespace}/joy_vel', '0.3', '20')
+    try:
+        wait_for(robot.status, what='first gate status')
+        wait_for(robot.moving, what='gate forwarding the remapped source')
+        assert robot.status().active_source == 'teleop'
+    finally:
+        stop_process(joystick)
+        robot.close()
+        output = stop_process(gate)
+    assert 'Traceback' not in output, output

@@ -41,6 +41,7 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
         self.declare_parameter('autostart', False)
         self._read_parameters = declare_config(self, parameters)
         self.config: ConfigT | None = None
+        self._failure: BaseException | None = None
 
     def load_config(self) -> ConfigT:
         """Read and validate the configuration; raise ConfigError when it is invalid."""
@@ -76,6 +77,16 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
         """
         return SingleThreadedExecutor()
 
+    def fail(self, error: BaseException) -> None:
+        """Record an error raised on a thread of the node's own; :func:`run` re-raises it."""
+        self.get_logger().fatal(f'{error!r}; exiting')
+        self._failure = error
+
+    def raise_failure(self) -> None:
+        """Re-raise, on the caller's thread, an error that :meth:`fail` recorded."""
+        if self._failure is not None:
+            raise self._failure
+
     def before_exit(self) -> None:
         """Last words before the process exits (the context is still valid)."""
 
@@ -90,7 +101,9 @@ def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None
 
     The process handles the signals itself rather than letting rclpy shut the context down at
     once: the node gets :meth:`SupervisorNode.before_exit` while it can still publish (the
-    safety gate sends a last zero), then everything is torn down in order.
+    safety gate sends a last zero), then everything is torn down in order. The same happens
+    when a callback, or a thread of the node's own (:meth:`SupervisorNode.fail`), raises; the
+    error then ends the process with a traceback and a non-zero status.
     """
     rclpy.init(
         args=list(args) if args is not None else sys.argv,
@@ -109,10 +122,12 @@ def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None
             return 1
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
-        node.before_exit()
+            node.raise_failure()
     except ExternalShutdownException:
         pass
     finally:
+        if node is not None and rclpy.ok():
+            node.before_exit()  # also after an error: the gate's last zero
         if executor is not None:
             executor.shutdown()
         if node is not None:

@@ -6,9 +6,14 @@ inputs that change it), guards the graph against other actuator publishers, reco
 approvals, resets latched stops for an identified operator, and executes approved plans step by
 step through the skill executors, every motion going through the same rules.
 
-Concurrency: each input kind has its own callback group and a depth-1 queue, the output timer
-and the graph guard have theirs, and every call into the core holds one lock, so a flood on one
-topic cannot delay a stop.
+Concurrency: the stop path (command sources, e-stop, person in zone, heartbeat and the output
+timer) runs on a small node of its own, ``<gate name>_inputs``, spun by its own executor thread;
+odometry, obstacle distance, proposals, the graph guard, services, the action server and the
+lifecycle stay on the gate node's executor. A flood on any of those cannot delay a stop, and each
+dispatch on the stop path waits on a handful of entities instead of the lifecycle node's dozens
+(in rclpy that wait-set rebuild is most of the gate's added latency). Every input has a depth-1
+queue, and every call into the core holds one lock. ``cmd_vel`` is published by the gate node
+itself, so the graph shows the gate as its only publisher.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import Range
@@ -94,7 +101,6 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._published_stops: tuple[Any, ...] = ()
         self._published_source = ''
         self._ticks = 0
-        self._guard_every = 1
         self._running_plan_id = ''
         self._running_step = -1
         self._declare_structured_parameters()
@@ -218,15 +224,19 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             entity = self.create_subscription(msg_type, topic, callback, qos, callback_group=group)
             made.append((self.destroy_subscription, entity))
 
+        stop_path = _StopPath(self)
+
         self._cmd_pub = publisher(Twist, 'cmd_vel', 1)
         self._status_pub = publisher(GateStatus, 'gate_status', _LATCHED)
         self._alarm_pub = publisher(Alarm, 'alarms', _RELIABLE)
         self._notice_pub = publisher(OperatorNotice, 'operator_notices', _RELIABLE)
         for source in config.sources:
-            subscribe(Twist, source.topic, self._command_callback(source), _LATEST)
-        subscribe(Bool, 'estop', self._latching_input(GateCore.estop), _RELIABLE)
-        subscribe(Bool, 'person_in_zone', self._latching_input(GateCore.person_in_zone), _RELIABLE)
-        subscribe(Header, 'heartbeat', self._on_heartbeat, _LATEST)
+            stop_path.subscribe(Twist, source.topic, self._command_callback(source), _LATEST)
+        stop_path.subscribe(Bool, 'estop', self._latching_input(GateCore.estop), _RELIABLE)
+        stop_path.subscribe(
+            Bool, 'person_in_zone', self._latching_input(GateCore.person_in_zone), _RELIABLE
+        )
+        stop_path.subscribe(Header, 'heartbeat', self._on_heartbeat, _LATEST)
         subscribe(Odometry, 'odom', self._on_odom, _LATEST)
         subscribe(Range, 'obstacle_distance', self._on_obstacle, _LATEST)
         subscribe(RecoveryProposal, 'recovery_proposals', self._on_proposal, _PROPOSALS)
@@ -252,17 +262,18 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         made.append((lambda server: server.destroy(), action))
         self._input_tokens = _TokenBucket(rate=4.0 * config.limits.rate_hz, burst=3.0)
         # One timer at twice the output rate: every other tick publishes (the fixed rate), the
-        # ticks between only watch for a new stop cause, and the graph guard runs every few
-        # ticks. One timer instead of three keeps the executor's wait set small, which is most
-        # of the gate's added latency in rclpy.
+        # ticks between only watch for a new stop cause.
         self._ticks = 0
-        ticks_per_second = 2.0 * config.limits.rate_hz
-        self._guard_every = max(1, round(ticks_per_second / config.limits.graph_guard_rate))
-        timer = self.create_timer(
-            config.period / 2, self._on_timer, callback_group=MutuallyExclusiveCallbackGroup()
+        stop_path.node.create_timer(config.period / 2, self._on_timer)
+        guard = self.create_timer(
+            1.0 / config.limits.graph_guard_rate,
+            self._on_guard,
+            callback_group=MutuallyExclusiveCallbackGroup(),
         )
-        made.append((self.destroy_timer, timer))
+        made.append((self.destroy_timer, guard))
         self._actuator_topics = [self.resolve_topic_name(t) for t in config.actuator_topics]
+        stop_path.start()
+        made.append((lambda path: path.stop(), stop_path))  # last made, so stopped first
 
     def _destroy_entities(self) -> None:
         """Destroy what _create_entities made (also on destroy_node, so nothing lingers)."""
@@ -282,8 +293,6 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
 
     def _on_timer(self) -> None:
         self._ticks += 1
-        if self._ticks % self._guard_every == 0:
-            self._on_guard()
         now = self._now()
         if self._ticks % 2 == 0 or self._changed(now):
             self._publish(now)
@@ -349,6 +358,15 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         status.max_linear_decel = self.config.limits.max_linear_decel
         status.header.stamp = time_msg(now)
         self._status_pub.publish(status)
+
+    def stop_path_failed(self, error: Exception) -> None:
+        """A stop-path callback raised: latch a stop, publish zero, and end the process."""
+        now = self._now()
+        with self._lock:
+            if self._core is not None:
+                self._core.latch_fault(Cause.INTERNAL_ERROR, f'stop path: {error!r}', now)
+        self._publish(now, force_status=True)
+        self.fail(error)
 
     # ----- inputs ----------------------------------------------------------------------------
     def _command_callback(self, source: CommandSource) -> Any:
@@ -725,6 +743,57 @@ class _NodeSkillContext:
         if response is None:
             return False, f'service {service} failed'
         return bool(response.success), str(response.message)
+
+
+class _StopPath:
+    """The inputs that move or stop the robot, on a node and an executor thread of their own.
+
+    The node (``<gate name>_inputs``, same namespace) has no parameters, services or publishers:
+    its executor waits on the stop-path subscriptions and the output timer only. It ignores the
+    process's global arguments (which rename the gate node with ``__node:=``), so every topic is
+    resolved, remappings included, by the gate node first. An exception in a callback latches an
+    internal-error stop and ends the process (see :meth:`SupervisorNode.fail`): the gate never
+    goes on silently without its output timer.
+    """
+
+    def __init__(self, gate: SafetyGateNode) -> None:
+        self.gate = gate
+        self.node = Node(
+            f'{gate.get_name()}_inputs',
+            namespace=gate.get_namespace(),
+            context=gate.context,
+            use_global_arguments=False,
+            start_parameter_services=False,
+            enable_rosout=False,
+        )
+        self._executor = SingleThreadedExecutor(context=gate.context)
+        self._stopped: Any = Future()
+        self._thread = threading.Thread(target=self._spin, name='gate_stop_path', daemon=True)
+
+    def subscribe(self, msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> None:
+        """Subscribe on the stop path to ``topic`` as the gate node resolves it."""
+        self.node.create_subscription(msg_type, self.gate.resolve_topic_name(topic), callback, qos)
+
+    def start(self) -> None:
+        """Start spinning (after every subscription and the timer exist)."""
+        self._executor.add_node(self.node)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop spinning, wait for the callback in progress, and destroy the node."""
+        self._stopped.set_result(True)  # wakes the executor, which then returns
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5.0)
+        self._executor.shutdown()
+        self.node.destroy_node()
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin_until_future_complete(self._stopped)
+        except ExternalShutdownException:
+            pass  # the context is going down: the process is exiting anyway
+        except Exception as error:  # fail closed: stop, say why, and end the process
+            self.gate.stop_path_failed(error)
 
 
 class _TokenBucket:
