@@ -42,11 +42,12 @@ def start_gate(
     *overrides: str,
     program: list[str] | None = None,
     remaps: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """Start the gate with the shipped parameters plus ``name:=value`` overrides.
 
     ``program`` replaces the installed executable (a gate with an injected fault); ``remaps``
-    are ``from:=to`` topic remappings.
+    are ``from:=to`` topic remappings; ``env`` replaces the environment.
     """
     command = [
         *(program or [str(GATE)]),
@@ -57,7 +58,9 @@ def start_gate(
         command += ['-r', remap]
     for override in overrides:
         command += ['-p', override]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
 
 
 def start_peer(*args: str) -> subprocess.Popen[str]:

@@ -19,6 +19,7 @@ itself, so the graph shows the gate as its only publisher.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ from muse_supervisor.nodes.conversions import (
     yaw_of,
 )
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
+from muse_supervisor.nodes.nav2_navigation import Nav2Navigator, navigate_to_pose_type
 from muse_supervisor.params import ConfigError
 from muse_supervisor.safety.config import (
     CommandSource,
@@ -62,7 +64,9 @@ from muse_supervisor.safety.gate import ZERO, Cause, GateCore, GateOutput, Pose2
 from muse_supervisor.safety.plans import Approval, Plan, PlanError, validate_plan
 from muse_supervisor.safety.skills import (
     EXECUTORS,
+    Navigation,
     NoticeKind,
+    SkillExecutor,
     StepState,
     StepUpdate,
     step_timeout,
@@ -103,6 +107,8 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._ticks = 0
         self._running_plan_id = ''
         self._running_step = -1
+        self._soon: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._nav2: Nav2Navigator | None = None
         self._declare_structured_parameters()
 
     # ----- configuration ---------------------------------------------------------------------
@@ -156,7 +162,13 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             if value is None:
                 raise ConfigError(f'parameter {name} is missing')
             values[name] = list(value) if isinstance(value, (list, tuple)) else value
-        return gate_config_from_parameters(values)
+        config = gate_config_from_parameters(values)
+        if config.limits.navigation_backend == 'nav2' and navigate_to_pose_type() is None:
+            raise ConfigError(
+                'navigation_backend is nav2, but nav2_msgs does not import: install Nav2 '
+                '(ros-<distro>-nav2-msgs) or set navigation_backend to auto or builtin'
+            )
+        return config
 
     # ----- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -260,6 +272,13 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             result_timeout=900,
         )
         made.append((lambda server: server.destroy(), action))
+        soon = self.create_guard_condition(self._run_soon, MutuallyExclusiveCallbackGroup())
+        made.append((self.destroy_guard_condition, soon))
+        self._soon_guard = soon
+        action_type = navigate_to_pose_type()
+        if config.limits.navigation_backend != 'builtin' and action_type is not None:
+            self._nav2 = Nav2Navigator(self, action_type, config.limits, self._call_soon)
+            made.append((self._destroy_nav2, self._nav2))
         self._input_tokens = _TokenBucket(rate=4.0 * config.limits.rate_hz, burst=3.0)
         # One timer at twice the output rate: every other tick publishes (the fixed rate), the
         # ticks between only watch for a new stop cause.
@@ -274,6 +293,23 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._actuator_topics = [self.resolve_topic_name(t) for t in config.actuator_topics]
         stop_path.start()
         made.append((lambda path: path.stop(), stop_path))  # last made, so stopped first
+
+    def _destroy_nav2(self, navigator: Nav2Navigator) -> None:
+        navigator.destroy()
+        self._nav2 = None
+
+    def _call_soon(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on this node's executor thread (from any thread)."""
+        self._soon.put(work)
+        self._soon_guard.trigger()
+
+    def _run_soon(self) -> None:
+        while True:
+            try:
+                work = self._soon.get_nowait()
+            except queue.Empty:
+                return
+            work()
 
     def _destroy_entities(self) -> None:
         """Destroy what _create_entities made (also on destroy_node, so nothing lingers)."""
@@ -627,9 +663,24 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         context.step_index = index
         skill = Skill(step.skill)  # known: the plan passed validation
         executor = EXECUTORS[skill](step, start, context)
-        deadline = start + step_timeout(step)
         started = StepUpdate(StepState.RUNNING, None, 0.0, 'started')
         self._feedback(goal_handle, plan, index, started, ExecutePlan.Feedback.STEP_STARTED)
+        try:
+            return self._tick_step(goal_handle, plan, index, executor, start)
+        finally:
+            executor.close()  # e.g. cancel the step's Nav2 goal, then take its source back
+            with self._lock:
+                if self._core is not None:
+                    self._core.delegate_plan_motion('')
+
+    def _tick_step(
+        self, goal_handle: Any, plan: Plan, index: int, executor: SkillExecutor, start: float
+    ) -> tuple[PlanError, str] | None:
+        """Tick the step's executor at the gate's rate until it ends; return as _run_step."""
+        assert self.config is not None
+        step = plan.steps[index]
+        skill = Skill(step.skill)
+        deadline = start + step_timeout(step)
         last_feedback = start
         while True:
             now = self._now()
@@ -720,6 +771,19 @@ class _NodeSkillContext:
         with self.node._lock:
             if self.node._core is not None:
                 self.node._core.add_keep_out_zone(zone)
+
+    def navigate(self, x: float, y: float, yaw: float, frame: str) -> Navigation | None:
+        nav2 = self.node._nav2
+        if nav2 is None:
+            return None  # builtin, or auto without nav2_msgs
+        source = self.config.limits.nav2_source
+        frame = frame or self.config.limits.nav2_frame
+        return nav2.start(x, y, yaw, frame, self.node._now(), lambda: self._delegate(source))
+
+    def _delegate(self, source: str) -> None:
+        with self.node._lock:
+            if self.node._core is not None:
+                self.node._core.delegate_plan_motion(source)
 
     def start_trigger(self, service: str) -> None:
         client: Any = self.node.create_client(

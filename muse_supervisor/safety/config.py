@@ -113,6 +113,29 @@ class GateLimits:
         0.1, 'Distance (m) at which navigate_to counts as arrived.', minimum=0.01, maximum=2.0,
         read_only=True,
     )  # fmt: skip
+    navigation_backend: str = param(
+        'auto', 'How navigate_to drives: nav2 (a NavigateToPose goal; the Nav2 controller output '
+        'comes back through nav2_source), builtin (the built-in turn-then-drive controller), '
+        'or auto (nav2 when nav2_msgs imports and the action server answers within '
+        'nav2_server_timeout, else builtin).', choices=('auto', 'nav2', 'builtin'),
+        read_only=True,
+    )  # fmt: skip
+    nav2_action: str = param(
+        'navigate_to_pose', 'NavigateToPose action server that navigate_to sends goals to.',
+        read_only=True,
+    )  # fmt: skip
+    nav2_source: str = param(
+        'nav', 'Command source carrying the Nav2 controller output, forwarded as plan motion '
+        'while a navigate_to step drives through Nav2.', read_only=True,
+    )  # fmt: skip
+    nav2_frame: str = param(
+        'odom', 'Frame of waypoint goals sent to Nav2: the frame the waypoints and the gate odom '
+        'input share. A pose argument of a plan keeps its own frame.', read_only=True,
+    )  # fmt: skip
+    nav2_server_timeout: float = param(
+        1.0, 'Seconds a navigate_to step waits for the Nav2 action server to answer.',
+        minimum=0.0, maximum=30.0, read_only=True,
+    )  # fmt: skip
     resume_mission_service: str = param(
         'resume_mission', 'std_srvs/Trigger service that resume_mission calls.', read_only=True
     )
@@ -212,6 +235,12 @@ def gate_config_from_parameters(values: Mapping[str, Any]) -> GateConfig:
     topics = [s.topic for s in sources]
     if len(set(topics)) != len(topics):
         raise ConfigError(f'command source topics {topics} must all differ')
+    names = [s.name for s in sources]
+    if limits.navigation_backend != 'builtin' and limits.nav2_source not in names:
+        raise ConfigError(
+            f'parameter nav2_source: got {limits.nav2_source!r}, expected one of the command '
+            f'sources {names} (or navigation_backend: builtin)'
+        )
     zones = []
     for name in _names(values, 'keep_out_zones', []):
         key = f'keep_out_zones.{name}.polygon'

@@ -134,6 +134,7 @@ class GateCore:
         self._speed_cap: float | None = None
         self._zones: list[KeepOutZone] = list(config.keep_out_zones)
         self._plan_running = False
+        self._plan_delegate = ''
         self._last_output = ZERO
         self._last_time = now
         self._last_active_source = ''
@@ -186,6 +187,17 @@ class GateCore:
             PLAN_SOURCE, (velocity.linear, 0.0, 0.0), (0.0, 0.0, velocity.angular), now
         )
 
+    def delegate_plan_motion(self, source: str) -> None:
+        """Let the running step's motion come from command source ``source`` (``''``: stop).
+
+        A ``navigate_to`` step that drives through Nav2 hands the wheel to Nav2's controller,
+        whose output arrives on a configured source. That source's commands then count as plan
+        motion, at plan priority, with the source's own timeout, and every rule still applies.
+        """
+        if source and source not in self._sources:
+            raise ValueError(f'unknown command source {source!r}')
+        self._plan_delegate = source
+
     def set_plan_running(self, running: bool, now: float) -> None:
         """Whether a plan is executing: a running plan whose step falls silent is a stop cause.
 
@@ -193,6 +205,7 @@ class GateCore:
         """
         self._plan_running = running
         if not running:
+            self._plan_delegate = ''
             self.plan_command(None, now)
             self._speed_cap = None
             self._zones = list(self.config.keep_out_zones)
@@ -374,6 +387,9 @@ class GateCore:
         elif self._last_active_source:
             lost = self._last_active_source
             timeout = self._sources[lost].timeout
+            if lost == PLAN_SOURCE and self._plan_delegate:
+                lost = f'{PLAN_SOURCE} (through {self._plan_delegate})'
+                timeout = self._sources[self._plan_delegate].timeout
             self._source_lost = Stop(
                 Cause.SOURCE_STALE,
                 False,
@@ -410,6 +426,8 @@ class GateCore:
     def _select(self, now: float) -> tuple[str, _Source | None]:
         best: tuple[str, _Source | None] = ('', None)
         for name, source in self._sources.items():
+            if name == PLAN_SOURCE and self._plan_delegate:
+                source = self._delegated(source)
             if now - source.stamp > source.timeout or source.stamp > now:
                 continue
             if source.command is None and not source.invalid:
@@ -417,6 +435,13 @@ class GateCore:
             if best[1] is None or source.priority > best[1].priority:
                 best = (name, source)
         return best
+
+    def _delegated(self, plan: _Source) -> _Source:
+        """The plan source while its motion comes from another source (see delegate_...)."""
+        delegate = self._sources[self._plan_delegate]
+        return _Source(
+            plan.priority, delegate.timeout, delegate.command, delegate.stamp, delegate.invalid
+        )
 
     def _check_twist(
         self, linear: tuple[float, float, float], angular: tuple[float, float, float]

@@ -44,6 +44,30 @@ class StepUpdate:
     text: str
 
 
+@dataclass(frozen=True)
+class NavigationStatus:
+    """Where a goal handed to a navigation stack stands.
+
+    ``unavailable``: the stack did not answer and no goal was sent, so the step may fall back to
+    the built-in controller (``navigation_backend: auto``).
+    """
+
+    state: StepState
+    progress: float
+    text: str
+    unavailable: bool = False
+
+
+class Navigation(Protocol):
+    """A goal handed to a navigation stack (Nav2) that drives through a command source."""
+
+    def poll(self, now: float) -> NavigationStatus:
+        """Where the goal stands at ``now``."""
+
+    def cancel(self) -> None:
+        """Give up the goal (no-op once it has finished)."""
+
+
 class NoticeKind(enum.IntEnum):
     """Values equal ``OperatorNotice.KIND_*``."""
 
@@ -75,6 +99,12 @@ class SkillContext(Protocol):
     def trigger_result(self, service: str) -> tuple[bool, str] | None:
         """(success, message) of the last call to ``service``, ``None`` while pending."""
 
+    def navigate(self, x: float, y: float, yaw: float, frame: str) -> Navigation | None:
+        """Hand a goal to the navigation stack; ``None`` means: use the built-in controller.
+
+        ``frame`` is the goal's frame, ``''`` for a configured waypoint.
+        """
+
 
 class SkillExecutor:
     """Base: a step that finishes at once unless a subclass says otherwise."""
@@ -87,6 +117,9 @@ class SkillExecutor:
     def tick(self, now: float) -> StepUpdate:
         """Advance the step to ``now``."""
         return StepUpdate(StepState.SUCCEEDED, None, 1.0, 'done')
+
+    def close(self) -> None:
+        """The step has ended (done, failed, timed out or canceled): let go of what it holds."""
 
     def _text(self, name: str) -> str:
         argument = self.step.argument(name)
@@ -198,24 +231,54 @@ class RotateExecutor(SkillExecutor):
 
 
 class NavigateExecutor(SkillExecutor):
-    """Drive to a waypoint or pose with the built-in turn-then-drive controller (dock too)."""
+    """Drive to a waypoint or pose: through Nav2 when configured and up, else built-in.
+
+    ``navigate_to`` hands the goal to the navigation stack (the context decides by
+    ``navigation_backend``); Nav2 then drives, and its controller's commands still pass every
+    rule of the gate. ``dock``, and ``navigate_to`` without Nav2, use the built-in turn-then-drive
+    controller: short, slow recovery moves in the open, capped again by the gate. Docking itself
+    (the last centimetres onto a charger) is a docking server's job, not NavigateToPose's.
+    """
 
     def __init__(self, step: Step, now: float, context: SkillContext) -> None:
         super().__init__(step, now, context)
-        name = 'station' if Skill(step.skill) is Skill.DOCK else 'target'
-        argument = step.argument(name)
-        self.goal: tuple[float, float] | None = None
+        docking = Skill(step.skill) is Skill.DOCK
+        argument = step.argument('station' if docking else 'target')
+        self.goal: tuple[float, float, float] | None = None
+        frame = ''  # a waypoint: the configured frame
         if argument is not None and argument.pose is not None:
-            self.goal = (argument.pose.x, argument.pose.y)
+            self.goal = (argument.pose.x, argument.pose.y, argument.pose.yaw)
+            frame = argument.pose.frame_id
         elif argument is not None:
             waypoint = context.config.waypoint(argument.text)
             if waypoint is not None:
-                self.goal = (waypoint.x, waypoint.y)
+                self.goal = (waypoint.x, waypoint.y, waypoint.yaw)
         self.start_distance: float | None = None
+        self.navigation = None
+        if not docking and self.goal is not None:
+            self.navigation = context.navigate(*self.goal, frame)
+        self.fallback = ''
 
     def tick(self, now: float) -> StepUpdate:
         if self.goal is None:
             return StepUpdate(StepState.FAILED, ZERO, 0.0, 'no target to navigate to')
+        if self.navigation is not None:
+            status = self.navigation.poll(now)
+            if not status.unavailable or self.context.config.limits.navigation_backend == 'nav2':
+                # Motion comes from Nav2's controller through the delegated source: none here.
+                return StepUpdate(status.state, None, status.progress, f'nav2: {status.text}')
+            self.navigation, self.fallback = None, f' (built-in: {status.text})'
+        update = self._built_in()
+        return StepUpdate(
+            update.state, update.command, update.progress, update.text + self.fallback
+        )
+
+    def close(self) -> None:
+        if self.navigation is not None:
+            self.navigation.cancel()
+
+    def _built_in(self) -> StepUpdate:
+        assert self.goal is not None
         pose = self.context.pose()
         if pose is None:
             return StepUpdate(StepState.RUNNING, ZERO, 0.0, 'waiting for odometry')

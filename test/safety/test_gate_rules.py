@@ -867,6 +867,8 @@ def test_default_like_parameters_give_the_default_config() -> None:
         ({'max_linear_speed': 0.0}, 'max_linear_speed'),
         ({'max_linear_speed': math.nan}, 'max_linear_speed'),
         ({'rate_hz': 'fast'}, 'rate_hz'),
+        ({'navigation_backend': 'nav3'}, 'navigation_backend'),
+        ({'nav2_source': 'joystick'}, 'nav2_source'),
     ],
     ids=lambda value: str(value)[:60] if isinstance(value, dict) else None,
 )
@@ -891,6 +893,152 @@ def test_zero_source_timeout_message_says_why() -> None:
 
 
 # ----- plan motion -------------------------------------------------------------------------------
+def test_nav2_source_needs_no_matching_source_with_the_built_in_backend() -> None:
+    config = gate_config_from_parameters(
+        _params(nav2_source='joystick', navigation_backend='builtin')
+    )
+    assert config.limits.nav2_source == 'joystick'
+
+
+def _delegating_rig() -> Rig:
+    """A plan running whose motion is delegated to the nav source (a Nav2 step)."""
+    rig = Rig(odometry=Pose2D(0.0, 0.0, 0.0))
+    rig.gate.set_plan_running(True, rig.t)
+    rig.gate.delegate_plan_motion('nav')
+    return rig
+
+
+def _plan_alive(rig: Rig) -> None:
+    """The plan worker's tick: the step is alive and commands nothing of its own."""
+    rig.gate.plan_command(ZERO, rig.t + PERIOD)
+
+
+def test_delegated_source_drives_as_the_plan_at_plan_priority() -> None:
+    rig = _delegating_rig()
+    for _ in range(40):
+        _plan_alive(rig)
+        out = rig.tick(nav=(0.3, 0.1))
+    assert out.command == Velocity(0.3, 0.1) and out.state is GateState.EXECUTING_PLAN
+    assert out.active_source == 'plan'
+    # Every rule still applies to the delegated motion: a refused command stops.
+    _plan_alive(rig)
+    rig.k += 1
+    assert rig.gate.command('nav', (9.0, 0, 0), (0, 0, 0), rig.t)
+    rig.gate.heartbeat(rig.t, rig.t)
+    rig.gate.odometry(Pose2D(0.0, 0.0, 0.0), rig.t)
+    out = rig.gate.update(rig.t)
+    assert out.command == ZERO and Cause.INVALID_COMMAND in causes(out)
+
+
+def test_without_delegation_a_running_plan_ignores_the_nav_source() -> None:
+    rig = Rig(odometry=Pose2D(0.0, 0.0, 0.0))
+    rig.gate.set_plan_running(True, rig.t)
+    for _ in range(20):
+        _plan_alive(rig)
+        out = rig.tick(nav=(0.3, 0.0))
+    assert out.active_source == 'plan' and out.command == ZERO
+
+
+def test_silent_delegate_stops_within_its_timeout_plus_one_period_and_says_through_what() -> None:
+    rig = _delegating_rig()
+    for _ in range(40):
+        _plan_alive(rig)
+        rig.tick(nav=(0.3, 0.0))
+    last = rig.t
+    while True:
+        _plan_alive(rig)  # the step is alive; Nav2's controller has gone quiet
+        out = rig.tick()
+        if out.command == ZERO:
+            break
+    assert rig.t - last <= 0.5 + PERIOD + EPS
+    stale = [s for s in out.stops if s.cause is Cause.SOURCE_STALE]
+    assert stale and 'through nav' in stale[0].detail
+
+
+def test_delegation_ends_with_the_plan() -> None:
+    rig = _delegating_rig()
+    for _ in range(20):
+        _plan_alive(rig)
+        rig.tick(nav=(0.3, 0.0))
+    rig.gate.set_plan_running(False, rig.t)
+    rig.gate.set_plan_running(True, rig.t)  # the next plan: nav is not its motion
+    for _ in range(10):
+        _plan_alive(rig)
+        out = rig.tick(nav=(0.3, 0.0))
+    assert out.active_source == 'plan' and out.command == ZERO
+
+
+_PLAN_EVENT = st.one_of(
+    st.tuples(st.just('nav'), _speeds(MAX_LINEAR), _speeds(MAX_ANGULAR)),
+    st.tuples(st.just('nav'), st.floats(0.1, 0.4), st.floats(-0.5, 0.5)),
+    st.tuples(st.just('alive')),
+    st.tuples(st.just('alive')),
+    st.tuples(st.just('delegate'), st.booleans()),
+    st.tuples(st.just('running'), st.booleans()),
+)
+_PLAN_STREAM = st.lists(
+    st.tuples(st.one_of(st.just(PERIOD), st.floats(0.0, 0.8)), st.lists(_PLAN_EVENT, max_size=4)),
+    min_size=10,
+    max_size=60,
+)
+
+
+def test_delegated_plan_motion_never_outlives_its_source_or_its_step() -> None:
+    """Random plan streams: a running plan moves the robot (beyond ramping down) only while its
+    step is alive and, if delegated, the delegate's latest command is fresh and valid."""
+    nav_timeout = next(s.timeout for s in GateConfig().sources if s.name == 'nav')
+    stats: Counter[str] = Counter()
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(_PLAN_STREAM)
+    def check(stream: list[Any]) -> None:
+        rig = Rig(odometry=Pose2D(0.0, 0.0, 0.0))
+        gate, now = rig.gate, rig.t
+        running, delegated = False, False
+        nav_stamp, nav_valid, alive = -math.inf, False, -math.inf
+        prev = ZERO
+        for dt, events in stream:
+            now += dt
+            gate.heartbeat(now, now)
+            gate.odometry(Pose2D(0.0, 0.0, 0.0), now)
+            for event in events:
+                if event[0] == 'nav':
+                    reason = gate.command('nav', (event[1], 0, 0), (0, 0, event[2]), now)
+                    nav_stamp, nav_valid = now, not reason
+                elif event[0] == 'alive' and running:
+                    gate.plan_command(ZERO, now)
+                    alive = now
+                elif event[0] == 'delegate' and running:
+                    gate.delegate_plan_motion('nav' if event[1] else '')
+                    delegated = event[1]
+                elif event[0] == 'running':
+                    gate.set_plan_running(event[1], now)
+                    running = event[1]
+                    if not running:
+                        delegated, alive = False, -math.inf
+            out = gate.update(now)
+            command = out.command
+            assert math.isfinite(command.linear) and math.isfinite(command.angular), out
+            assert abs(command.linear) <= MAX_LINEAR and abs(command.angular) <= MAX_ANGULAR
+            step_alive = now - alive <= LIMITS.plan_step_timeout
+            source_ok = nav_valid and now - nav_stamp <= nav_timeout
+            if running and not (step_alive and delegated and source_ok):
+                # Nothing may drive: at most a ramp down of what was already moving.
+                assert abs(command.linear) <= abs(prev.linear) + EPS, (out, prev)
+                assert abs(command.angular) <= abs(prev.angular) + EPS, (out, prev)
+            if running and delegated and not command.is_zero:
+                stats['delegated moving'] += 1
+            prev = command
+
+    check()
+    assert stats['delegated moving'] > 100, stats
+
+
+def test_delegating_to_an_unknown_source_is_refused() -> None:
+    with pytest.raises(ValueError, match='joystick'):
+        GateCore(GateConfig(), T0).delegate_plan_motion('joystick')
+
+
 def test_canceled_plan_stops_at_once_then_nothing_moves_without_a_new_command() -> None:
     rig = Rig(odometry=Pose2D(0.0, 0.0, 0.0))
     rig.gate.set_plan_running(True, rig.t)

@@ -8,7 +8,7 @@ clock; nothing sleeps.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -20,6 +20,7 @@ from muse_supervisor.safety.plans import Argument, PoseTarget, Step
 from muse_supervisor.safety.skills import (
     DEFAULT_STEP_TIMEOUT,
     EXECUTORS,
+    NavigationStatus,
     NoticeKind,
     SkillExecutor,
     StepState,
@@ -55,6 +56,8 @@ class FakeContext:
     zones: list[KeepOutZone] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     results: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    navigation: FakeNavigation | None = None
+    goals: list[tuple[float, float, float, str]] = field(default_factory=list)
 
     def pose(self) -> Pose2D | None:
         return self.current
@@ -73,6 +76,26 @@ class FakeContext:
 
     def trigger_result(self, service: str) -> tuple[bool, str] | None:
         return self.results.get(service)
+
+    def navigate(self, x: float, y: float, yaw: float, frame: str) -> FakeNavigation | None:
+        self.goals.append((x, y, yaw, frame))
+        return self.navigation
+
+
+@dataclass
+class FakeNavigation:
+    """A navigation stack that reports the statuses it is given, one per poll (last repeats)."""
+
+    statuses: list[NavigationStatus]
+    polls: int = 0
+    canceled: bool = False
+
+    def poll(self, now: float) -> NavigationStatus:
+        self.polls += 1
+        return self.statuses[min(self.polls, len(self.statuses)) - 1]
+
+    def cancel(self) -> None:
+        self.canceled = True
 
 
 @dataclass
@@ -238,6 +261,66 @@ def test_navigate_through_the_gate_arrives() -> None:
         update = executor.tick(now)
     assert update.state is StepState.SUCCEEDED
     assert math.hypot(sim.x - 2.0, sim.y - 1.0) <= CONFIG.limits.goal_tolerance
+
+
+RUNNING_NAV = NavigationStatus(StepState.RUNNING, 0.4, '1.20 m to go')
+ARRIVED_NAV = NavigationStatus(StepState.SUCCEEDED, 1.0, 'arrived (Nav2)')
+NO_SERVER = NavigationStatus(StepState.FAILED, 0.0, 'no server within 1.0 s', unavailable=True)
+
+
+def test_navigate_to_through_a_navigation_stack_commands_no_motion_of_its_own() -> None:
+    navigation = FakeNavigation([RUNNING_NAV, RUNNING_NAV, ARRIVED_NAV])
+    context = FakeContext(navigation=navigation)
+    executor, _ = start(Skill.NAVIGATE_TO, text('target', 'dock_1'), context=context)
+    assert context.goals == [(2.0, 1.0, 0.0, '')]  # the waypoint's pose; the configured frame
+    updates = [executor.tick(T0 + i * DT) for i in range(3)]
+    assert [u.state for u in updates] == [StepState.RUNNING] * 2 + [StepState.SUCCEEDED]
+    # Nav2's controller drives (through the delegated source): the step commands nothing.
+    assert all(u.command is None for u in updates)
+    assert updates[0].progress == 0.4 and updates[0].text == 'nav2: 1.20 m to go'
+    executor.close()
+    assert navigation.canceled  # harmless once done; stops Nav2 when the step is cut short
+
+
+def test_navigate_to_pose_argument_goes_to_the_navigation_stack_as_given() -> None:
+    context = FakeContext(navigation=FakeNavigation([RUNNING_NAV]))
+    start(Skill.NAVIGATE_TO, pose_arg('target', -1.5, 2.5, 0.7), context=context)
+    assert context.goals == [(-1.5, 2.5, 0.7, 'odom')]  # in the argument's own frame
+
+
+def test_navigation_failure_fails_the_step() -> None:
+    aborted = NavigationStatus(StepState.FAILED, 0.0, 'Nav2 aborted the goal (error_code 104)')
+    context = FakeContext(navigation=FakeNavigation([RUNNING_NAV, aborted]))
+    executor, _ = start(Skill.NAVIGATE_TO, text('target', 'dock_1'), context=context)
+    executor.tick(T0)
+    update = executor.tick(T0 + DT)
+    assert update.state is StepState.FAILED and 'error_code 104' in update.text
+
+
+def test_auto_falls_back_to_the_built_in_controller_when_nav2_does_not_answer() -> None:
+    context = FakeContext(navigation=FakeNavigation([NO_SERVER]))
+    sim = Sim(context)
+    executor, _ = start(Skill.NAVIGATE_TO, text('target', 'dock_1'), context=context)
+    final = sim.run(executor, T0)
+    assert final.state is StepState.SUCCEEDED
+    assert math.hypot(sim.x - 2.0, sim.y - 1.0) <= CONFIG.limits.goal_tolerance
+    assert 'built-in: no server' in final.text
+
+
+def test_nav2_backend_fails_the_step_when_nav2_does_not_answer() -> None:
+    config = replace(CONFIG, limits=replace(CONFIG.limits, navigation_backend='nav2'))
+    context = FakeContext(config=config, navigation=FakeNavigation([NO_SERVER]))
+    executor, _ = start(Skill.NAVIGATE_TO, text('target', 'dock_1'), context=context)
+    update = executor.tick(T0)
+    assert update.state is StepState.FAILED and update.command is None
+    assert 'no server' in update.text
+
+
+def test_dock_never_hands_the_approach_to_the_navigation_stack() -> None:
+    context = FakeContext(navigation=FakeNavigation([RUNNING_NAV]))
+    executor, _ = start(Skill.DOCK, text('station', 'dock_1'), context=context)
+    assert context.goals == []
+    assert executor.tick(T0).command is not None  # the built-in controller drives
 
 
 # ----- holding still -----------------------------------------------------------------------------
