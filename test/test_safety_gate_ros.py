@@ -168,6 +168,20 @@ def test_estop_gives_zero_and_no_restart_until_an_operator_resets(robot: Robot) 
     wait_for(robot.moving, what='motion after reset')
 
 
+def test_a_flood_on_odometry_does_not_delay_an_estop(robot: Robot, namespace: str) -> None:
+    # Odometry is served on the gate node's executor, the e-stop on the stop path's own.
+    flood = start_peer('odom', f'{namespace}/odom', '1000')
+    try:
+        _drive_until_moving(robot)
+        time.sleep(0.5)  # the flood in full swing
+        engaged = time.monotonic()
+        robot.estop(True)
+        zero = wait_for(lambda: robot.first_zero_after(engaged), what='zero on e-stop')
+        assert zero.t - engaged <= PERIOD + SLACK
+    finally:
+        stop_process(flood)
+
+
 def test_person_in_zone_latches_like_an_estop(robot: Robot) -> None:
     _drive_until_moving(robot)
     seen = time.monotonic()

@@ -2,9 +2,11 @@
 
     publisher.py twist TOPIC LINEAR RATE_HZ      geometry_msgs/Twist (linear.x = LINEAR)
     publisher.py heartbeat TOPIC RATE_HZ         std_msgs/Header stamped with the current time
+    publisher.py odom TOPIC RATE_HZ              nav_msgs/Odometry at rest at the origin (a flood)
 
 Used by the safety gate tests as a command source, heartbeat or rogue publisher that a test kills
-(SIGKILL, as a crash would) and watches the gate react. Prints READY once publishing.
+(SIGKILL, as a crash would) and watches the gate react, or as a flood on another input. Prints
+READY once publishing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 
 import rclpy
 from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from std_msgs.msg import Header
 
@@ -29,6 +32,14 @@ def main(argv: list[str]) -> None:
 
         def publish() -> None:
             publisher.publish(message)
+    elif kind == 'odom':
+        publisher = node.create_publisher(Odometry, topic, 10)
+        rate = float(argv[2])
+
+        def publish() -> None:
+            odom = Odometry()
+            odom.header.stamp = node.get_clock().now().to_msg()
+            publisher.publish(odom)
     else:
         publisher = node.create_publisher(Header, topic, 10)
         rate = float(argv[2])
