@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,15 @@ class Output:
     t: float
     linear: float
     angular: float
+
+
+@dataclass
+class PlanRun:
+    """What one ``execute_plan`` goal gave: result response, every feedback, cancel time."""
+
+    response: Any = None
+    feedback: list[Any] = field(default_factory=list)
+    canceled_at: float | None = None
 
 
 class Robot:
@@ -249,6 +258,35 @@ class Robot:
         return self.call(
             ResetGate, 'reset', ResetGate.Request(operator_id=operator_id, reason=reason)
         )
+
+    def execute_plan(self, plan: Any, cancel_when: Callable[[], Any] | None = None) -> PlanRun:
+        """Send ``plan`` to the gate's ``execute_plan`` and wait for the result.
+
+        With ``cancel_when``, the goal is canceled as soon as that condition holds once the goal
+        has been accepted; ``PlanRun.canceled_at`` is when the cancel was sent.
+        """
+        from rclpy.action import ActionClient
+
+        from muse_supervisor.action import ExecutePlan
+
+        client = ActionClient(self.node, ExecutePlan, 'execute_plan')
+        assert client.wait_for_server(timeout_sec=TIMEOUT)
+        run = PlanRun()
+        sent = client.send_goal_async(
+            ExecutePlan.Goal(plan=plan),
+            feedback_callback=lambda m: run.feedback.append(m.feedback),
+        )
+        goal = wait_for(sent.done, what='goal response') and sent.result()
+        assert goal.accepted
+        if cancel_when is not None:
+            wait_for(cancel_when, what='the moment to cancel')
+            run.canceled_at = time.monotonic()
+            wait_for(goal.cancel_goal_async().done, what='cancel response')
+        result = goal.get_result_async()
+        wait_for(result.done, timeout=60, what='plan result')
+        client.destroy()
+        run.response = result.result()
+        return run
 
     def call(self, service_type: Any, name: str, request: Any) -> Any:
         """Call a service of the gate and wait for the response.

@@ -114,6 +114,18 @@ def gate_and_robot(
         assert 'Traceback' not in output, output
 
 
+@pytest.fixture
+def nav2(
+    gate_and_robot: Robot, namespace: str, nav2_env: dict[str, str], request: Any
+) -> Iterator[FakeNav2]:
+    """The Nav2 stand-in (mode ``drive`` unless parametrized), started after the gate."""
+    fake = FakeNav2(namespace, getattr(request, 'param', 'drive'), nav2_env)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
 def _navigate_to(target: str) -> RecoveryPlan:
     step = PlanStep(
         skill=PlanStep.SKILL_NAVIGATE_TO,
@@ -126,90 +138,59 @@ def _navigate_to(target: str) -> RecoveryPlan:
     )  # fmt: skip
 
 
-def _execute(robot: Robot, plan: RecoveryPlan, cancel_when: Any = None) -> tuple[Any, list[Any]]:
-    from rclpy.action import ActionClient
-
-    client = ActionClient(robot.node, ExecutePlan, 'execute_plan')
-    assert client.wait_for_server(timeout_sec=TIMEOUT)
-    feedback: list[Any] = []
-    sent = client.send_goal_async(
-        ExecutePlan.Goal(plan=plan), feedback_callback=lambda m: feedback.append(m.feedback)
-    )
-    goal = wait_for(sent.done, what='goal response') and sent.result()
-    assert goal.accepted
-    if cancel_when is not None:
-        wait_for(cancel_when, what='the moment to cancel')
-        wait_for(goal.cancel_goal_async().done, what='cancel response')
-    result = goal.get_result_async()
-    wait_for(result.done, timeout=60, what='plan result')
-    client.destroy()
-    return result.result(), feedback
-
-
 def test_navigate_to_drives_through_nav2_within_the_gate_rules(
-    gate_and_robot: Robot, namespace: str, nav2_env: dict[str, str]
+    gate_and_robot: Robot, nav2: FakeNav2
 ) -> None:
     from action_msgs.msg import GoalStatus
 
     robot = gate_and_robot
-    nav2 = FakeNav2(namespace, 'drive', nav2_env)
-    try:
-        started = time.monotonic()
-        response, feedback = _execute(robot, _navigate_to('dock_1'))
-        assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
-        assert nav2.printed('GOAL') == ['GOAL 0.000 -1.000 0.000 odom']  # the waypoint, once
-        texts = [f.status_text for f in feedback if f.step_state == f.STEP_RUNNING]
-        assert any(text.startswith('nav2: ') and 'm to go' in text for text in texts), texts
-        x, y, _ = robot.pose
-        assert abs(x - DOCK_1[0]) < 0.15 and abs(y - DOCK_1[1]) < 0.15, robot.pose
-        moving = [o for o in robot.outputs_after(started) if o.linear or o.angular]
-        assert moving, 'Nav2 commands never reached cmd_vel'
-        assert all(abs(o.linear) <= 0.5 and abs(o.angular) <= 1.0 for o in moving)
-        # The gate forwarded Nav2's controller as the plan's motion (EXECUTING_PLAN).
-        assert any(s.state == GateStatus.STATE_EXECUTING_PLAN for s in robot.statuses)
-        # After the step, Nav2's source is an ordinary source again: no plan motion remains.
-        assert robot.status().active_plan_id == ''
-    finally:
-        nav2.stop()
+    started = time.monotonic()
+    run = robot.execute_plan(_navigate_to('dock_1'))
+    response = run.response
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
+    assert nav2.printed('GOAL') == ['GOAL 0.000 -1.000 0.000 odom']  # the waypoint, once
+    texts = [f.status_text for f in run.feedback if f.step_state == f.STEP_RUNNING]
+    assert any(text.startswith('nav2: ') and 'm to go' in text for text in texts), texts
+    x, y, _ = robot.pose
+    assert abs(x - DOCK_1[0]) < 0.15 and abs(y - DOCK_1[1]) < 0.15, robot.pose
+    moving = [o for o in robot.outputs_after(started) if o.linear or o.angular]
+    assert moving, 'Nav2 commands never reached cmd_vel'
+    assert all(abs(o.linear) <= 0.5 and abs(o.angular) <= 1.0 for o in moving)
+    # The gate forwarded Nav2's controller as the plan's motion (EXECUTING_PLAN).
+    assert any(s.state == GateStatus.STATE_EXECUTING_PLAN for s in robot.statuses)
+    # After the step, Nav2's source is an ordinary source again: no plan motion remains.
+    assert robot.status().active_plan_id == ''
 
 
 def test_canceling_the_plan_cancels_the_nav2_goal_and_stops_at_once(
-    gate_and_robot: Robot, namespace: str, nav2_env: dict[str, str]
+    gate_and_robot: Robot, nav2: FakeNav2
 ) -> None:
     from action_msgs.msg import GoalStatus
 
     robot = gate_and_robot
-    nav2 = FakeNav2(namespace, 'drive', nav2_env)
-    try:
-        moved: list[float] = []
+    moved: list[float] = []
 
-        def moving_then_mark() -> bool:
-            if robot.moving(0.02):
-                moved.append(time.monotonic())
-                return True
-            return False
+    def moving_then_mark() -> bool:
+        if robot.moving(0.02):
+            moved.append(time.monotonic())
+            return True
+        return False
 
-        response, _ = _execute(robot, _navigate_to('dock_1'), cancel_when=moving_then_mark)
-        assert response.status == GoalStatus.STATUS_CANCELED
-        assert response.result.error_code == ExecutePlan.Result.CANCELED
-        zero = wait_for(lambda: robot.first_zero_after(moved[0]), what='zero after cancel')
-        assert zero.t - moved[0] <= PERIOD + SLACK
-        wait_for(lambda: nav2.printed('CANCELED'), what='Nav2 goal canceled')
-    finally:
-        nav2.stop()
+    response = robot.execute_plan(_navigate_to('dock_1'), cancel_when=moving_then_mark).response
+    assert response.status == GoalStatus.STATUS_CANCELED
+    assert response.result.error_code == ExecutePlan.Result.CANCELED
+    zero = wait_for(lambda: robot.first_zero_after(moved[0]), what='zero after cancel')
+    assert zero.t - moved[0] <= PERIOD + SLACK
+    wait_for(lambda: nav2.printed('CANCELED'), what='Nav2 goal canceled')
 
 
+@pytest.mark.parametrize('nav2', ['abort'], indirect=True)
 def test_a_nav2_abort_fails_the_step_with_its_error_code(
-    gate_and_robot: Robot, namespace: str, nav2_env: dict[str, str]
+    gate_and_robot: Robot, nav2: FakeNav2
 ) -> None:
-    robot = gate_and_robot
-    nav2 = FakeNav2(namespace, 'abort', nav2_env)
-    try:
-        response, _ = _execute(robot, _navigate_to('dock_1'))
-        assert response.result.error_code == ExecutePlan.Result.STEP_FAILED
-        assert 'error_code 104' in response.result.error_msg
-    finally:
-        nav2.stop()
+    response = gate_and_robot.execute_plan(_navigate_to('dock_1')).response
+    assert response.result.error_code == ExecutePlan.Result.STEP_FAILED
+    assert 'error_code 104' in response.result.error_msg
 
 
 def test_auto_backend_without_a_nav2_server_falls_back_to_the_built_in_controller(
@@ -217,15 +198,15 @@ def test_auto_backend_without_a_nav2_server_falls_back_to_the_built_in_controlle
 ) -> None:
     from action_msgs.msg import GoalStatus
 
-    response, feedback = _execute(gate_and_robot, _navigate_to('dock_1'))
-    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
-    texts = [f.status_text for f in feedback]
+    run = gate_and_robot.execute_plan(_navigate_to('dock_1'))
+    assert run.response.status == GoalStatus.STATUS_SUCCEEDED, run.response.result.error_msg
+    texts = [f.status_text for f in run.feedback]
     assert any('(built-in: Nav2 action server navigate_to_pose did not answer' in t for t in texts)
 
 
 @pytest.mark.parametrize('gate_and_robot', [('navigation_backend:=nav2',)], indirect=True)
 def test_nav2_backend_without_a_server_fails_the_step(gate_and_robot: Robot) -> None:
-    response, _ = _execute(gate_and_robot, _navigate_to('dock_1'))
+    response = gate_and_robot.execute_plan(_navigate_to('dock_1')).response
     assert response.result.error_code == ExecutePlan.Result.STEP_FAILED
     assert 'did not answer' in response.result.error_msg
 

@@ -211,28 +211,6 @@ def _plan(plan_id: str, tier: int, *steps: PlanStep, approval: bool = False) -> 
     )
 
 
-def _execute(robot: Robot, plan: RecoveryPlan, cancel_after: float | None = None) -> Any:
-    from rclpy.action import ActionClient
-
-    client = ActionClient(robot.node, ExecutePlan, 'execute_plan')
-    assert client.wait_for_server(timeout_sec=TIMEOUT)
-    feedback: list[Any] = []
-    sent = client.send_goal_async(
-        ExecutePlan.Goal(plan=plan), feedback_callback=lambda m: feedback.append(m.feedback)
-    )
-    goal = wait_for(sent.done, what='goal response') and sent.result()
-    assert goal.accepted
-    if cancel_after is not None:
-        time.sleep(cancel_after)
-        canceled_at = time.monotonic()
-        wait_for(goal.cancel_goal_async().done, what='cancel response')
-        feedback.append(canceled_at)
-    result = goal.get_result_async()
-    wait_for(result.done, timeout=60, what='plan result')
-    client.destroy()
-    return result.result(), feedback
-
-
 def test_plan_runs_step_by_step_with_feedback_and_gated_motion(robot: Robot) -> None:
     from action_msgs.msg import GoalStatus
 
@@ -247,7 +225,8 @@ def test_plan_runs_step_by_step_with_feedback_and_gated_motion(robot: Robot) -> 
         PlanStep(skill=PlanStep.SKILL_REVERSE, arguments=[_number('distance', 0.2)]),
     )
     started = time.monotonic()
-    response, feedback = _execute(robot, plan)
+    run = robot.execute_plan(plan)
+    response, feedback = run.response, run.feedback
     assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
     assert response.result.error_code == ExecutePlan.Result.NONE
     assert response.result.steps_completed == 3
@@ -274,8 +253,10 @@ def test_cancel_stops_the_plan_and_the_robot_at_once(robot: Robot) -> None:
         RecoveryPlan.TIER_B,
         PlanStep(skill=PlanStep.SKILL_ROTATE, arguments=[_number('angle', 6.0)]),
     )
-    response, feedback = _execute(robot, plan, cancel_after=1.0)
-    canceled_at = feedback[-1]
+    start = time.monotonic()
+    run = robot.execute_plan(plan, cancel_when=lambda: time.monotonic() - start >= 1.0)
+    response, canceled_at = run.response, run.canceled_at
+    assert canceled_at is not None
     assert response.status == GoalStatus.STATUS_CANCELED
     assert response.result.error_code == ExecutePlan.Result.CANCELED
     zero = wait_for(lambda: robot.first_zero_after(canceled_at), what='zero after cancel')
@@ -292,7 +273,7 @@ def test_tier_c_plan_runs_only_with_an_approval_of_exactly_that_plan(robot: Robo
         PlanStep(skill=PlanStep.SKILL_RESUME_MISSION),
         approval=True,
     )
-    response, _ = _execute(robot, plan)
+    response = robot.execute_plan(plan).response
     assert response.status == GoalStatus.STATUS_ABORTED
     assert response.result.error_code == ExecutePlan.Result.APPROVAL_REQUIRED
     assert robot.triggered == []
@@ -307,10 +288,10 @@ def test_tier_c_plan_runs_only_with_an_approval_of_exactly_that_plan(robot: Robo
 
     tampered = _plan('plan-c', RecoveryPlan.TIER_C, PlanStep(skill=PlanStep.SKILL_RESUME_MISSION),
                      PlanStep(skill=PlanStep.SKILL_RESUME_MISSION), approval=True)  # fmt: skip
-    response, _ = _execute(robot, tampered)
+    response = robot.execute_plan(tampered).response
     assert response.result.error_code == ExecutePlan.Result.APPROVAL_REQUIRED
 
-    response, _ = _execute(robot, plan)
+    response = robot.execute_plan(plan).response
     assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
     assert robot.triggered == ['resume_mission']
 
@@ -323,7 +304,7 @@ def test_motion_plan_is_refused_under_estop(robot: Robot) -> None:
         RecoveryPlan.TIER_B,
         PlanStep(skill=PlanStep.SKILL_REVERSE, arguments=[_number('distance', 0.2)]),
     )
-    response, _ = _execute(robot, plan)
+    response = robot.execute_plan(plan).response
     assert response.result.error_code == ExecutePlan.Result.SAFETY_INVARIANT_ACTIVE
     assert 'e-stop' in response.result.error_msg
 
