@@ -21,9 +21,10 @@ import rclpy
 from geometry_msgs.msg import Twist
 from nav2_msgs.action import NavigateToPose
 from nav_msgs.msg import Odometry
+from peer_process import spin_until_stopped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 
 
 def main(argv: list[str]) -> None:
@@ -94,16 +95,7 @@ def main(argv: list[str]) -> None:
         callback_group=group,
     )
     print('READY', flush=True)
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_stopped(node, MultiThreadedExecutor(num_threads=4))
 
 
 if __name__ == '__main__':

@@ -12,9 +12,10 @@ import threading
 import time
 
 import rclpy
+from peer_process import spin_until_stopped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from muse_supervisor.action import ExecutePlan
@@ -89,17 +90,8 @@ class InterfacePeer(Node):
 def main() -> None:
     rclpy.init(args=sys.argv)
     node = InterfacePeer()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
     threading.Timer(0.1, lambda: print('READY', flush=True)).start()
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_stopped(node, MultiThreadedExecutor())
 
 
 if __name__ == '__main__':

@@ -16,7 +16,8 @@ import sys
 import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from peer_process import spin_until_stopped
+from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Header
 
 
@@ -50,16 +51,7 @@ def main(argv: list[str]) -> None:
     node.create_timer(1.0 / rate, publish)
     publish()
     print('READY', flush=True)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_stopped(node, SingleThreadedExecutor())
 
 
 if __name__ == '__main__':
