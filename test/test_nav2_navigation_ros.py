@@ -102,7 +102,10 @@ def namespace() -> str:
 def gate_and_robot(
     ros_context: Any, namespace: str, nav2_env: dict[str, str], request: Any
 ) -> Iterator[Robot]:
-    overrides = getattr(request, 'param', ())
+    # The Nav2 stand-in starts after the gate: on a loaded machine discovery can take longer
+    # than the shipped nav2_server_timeout (1 s), which would send the step to the built-in
+    # controller. Tests that check the time-out itself set it back.
+    overrides = getattr(request, 'param', ('nav2_server_timeout:=10.0',))
     gate = start_gate(namespace, *overrides, env=nav2_env)
     robot = Robot(ros_context, namespace)
     try:
@@ -193,6 +196,7 @@ def test_a_nav2_abort_fails_the_step_with_its_error_code(
     assert 'error_code 104' in response.result.error_msg
 
 
+@pytest.mark.parametrize('gate_and_robot', [('nav2_server_timeout:=1.0',)], indirect=True)
 def test_auto_backend_without_a_nav2_server_falls_back_to_the_built_in_controller(
     gate_and_robot: Robot,
 ) -> None:
