@@ -1,10 +1,16 @@
-"""The shared vocabulary of the supervisor (incident kinds, skills, tiers), free of ROS.
+"""The shared vocabulary and types of the supervisor, free of ROS.
+
+Incident kinds, skills and tiers (``vocabulary``), plans and their digest (``plans``), planar
+motion (``motion``) and geometry (``geometry``): perception, reasoner, simulator, HMI and safety
+gate all import them from here, never from one another.
 
 Every component speaks these enumerations; the numeric values are the constants of the ROS
 interfaces (``Incident.KIND_*``, ``PlanStep.SKILL_*``, ``RecoveryPlan.TIER_*``), and the test
 suite checks that the two never drift apart.
 """
 
+from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
+from muse_supervisor.domain.plans import Argument, Plan, PoseTarget, Step, plan_digest
 from muse_supervisor.domain.vocabulary import (
     SKILLS,
     ArgumentSpec,
@@ -20,6 +26,14 @@ from muse_supervisor.domain.vocabulary import (
 
 __all__ = [
     'SKILLS',
+    'ZERO',
+    'Argument',
+    'Plan',
+    'Pose2D',
+    'PoseTarget',
+    'Step',
+    'Velocity',
+    'plan_digest',
     'ArgumentSpec',
     'ArgumentType',
     'IncidentKind',

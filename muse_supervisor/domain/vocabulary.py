@@ -195,7 +195,7 @@ SKILLS: dict[Skill, SkillSpec] = {
             True,
             (
                 ArgumentSpec('avoid', _TEXT_OR_POSE),
-                ArgumentSpec('radius', _NUMBER, required=False, minimum=0.0, maximum=20.0),
+                ArgumentSpec('radius', _NUMBER, required=False, minimum=0.1, maximum=20.0),
             ),
         ),
         SkillSpec(Skill.DOCK, Tier.B, True, (ArgumentSpec('station', _TEXT, max_length=100),)),

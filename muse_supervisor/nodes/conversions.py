@@ -7,10 +7,10 @@ from typing import Any
 
 from builtin_interfaces.msg import Time
 
+from muse_supervisor.domain.geometry import yaw_from_quaternion
+from muse_supervisor.domain.plans import Argument, Plan, PoseTarget, Step
 from muse_supervisor.msg import PlanStep, RecoveryPlan, SkillArgument, StopReason
 from muse_supervisor.safety.gate import Stop
-from muse_supervisor.safety.geometry import yaw_from_quaternion
-from muse_supervisor.safety.plans import Argument, Plan, PoseTarget, Step
 
 
 def seconds(stamp: Any) -> float:
@@ -69,5 +69,9 @@ def _argument(msg: SkillArgument) -> Argument:
 def stop_reason_msg(stop: Stop) -> StopReason:
     """A gate stop as ``StopReason``."""
     return StopReason(
-        stamp=time_msg(stop.since), cause=int(stop.cause), latched=stop.latched, detail=stop.detail
+        stamp=time_msg(stop.since),
+        cause=int(stop.cause),
+        latched=stop.latched,
+        cause_present=stop.present,
+        detail=stop.detail,
     )

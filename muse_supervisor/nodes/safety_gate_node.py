@@ -1,36 +1,52 @@
 """``safety_gate_node``: the only component that may command actuators; fails closed.
 
-A thin lifecycle node around :class:`~muse_supervisor.safety.gate.GateCore`: it converts the
-messages it watches into core inputs, publishes ``cmd_vel`` from its own timer (and at once on
-inputs that change it), guards the graph against other actuator publishers, records operator
-approvals, resets latched stops for an identified operator, and executes approved plans step by
-step through the skill executors, every motion going through the same rules.
+A thin lifecycle node around the gate's ROS-free core (``muse_supervisor/safety/``): it converts
+the messages it watches into core inputs and publishes what the core decides. The rules are in
+:class:`~muse_supervisor.safety.gate.GateCore`, plan execution in
+:class:`~muse_supervisor.safety.runner.PlanRunner`, approvals in
+:class:`~muse_supervisor.safety.approvals.ApprovalBook`, the graph guard's rule in
+:func:`~muse_supervisor.safety.graph_guard.rogue_publishers`, and what the status and the log
+say in :mod:`~muse_supervisor.safety.reporting`.
 
-Concurrency: the stop path (command sources, e-stop, person in zone, heartbeat and the output
-timer) runs on a small node of its own, ``<gate name>_inputs``, spun by its own executor thread;
-odometry, obstacle distance, proposals, the graph guard, services, the action server and the
-lifecycle stay on the gate node's executor. A flood on any of those cannot delay a stop, and each
-dispatch on the stop path waits on a handful of entities instead of the lifecycle node's dozens
-(in rclpy that wait-set rebuild is most of the gate's added latency). Every input has a depth-1
-queue, and every call into the core holds one lock. ``cmd_vel`` is published by the gate node
-itself, so the graph shows the gate as its only publisher.
+Threads (which runs what):
+
+- The gate node's executor thread (:func:`~muse_supervisor.nodes.lifecycle.run`, a
+  ``SingleThreadedExecutor``): lifecycle transitions, odometry, obstacle distance, proposals,
+  the graph guard, the ``reset`` and ``approve_plan`` services, the ``execute_plan`` action's
+  callbacks, and every ROS call the plan worker needs (Nav2 goals, trigger services), which the
+  worker hands over with :meth:`SafetyGateNode.call_soon`: the worker itself never calls ROS.
+- The stop path's executor thread (node ``<gate name>_inputs``): command sources, e-stop,
+  person in zone, heartbeat and the output timer. A flood on the gate node's inputs cannot delay
+  a stop, and each dispatch waits on a handful of entities instead of the lifecycle node's
+  dozens (in rclpy that wait-set rebuild is most of the gate's added latency).
+- One plan worker thread per executed plan, running the :class:`PlanRunner`.
+
+Locks: ``_lock`` guards the core, the approval book and the status reporter, and is held while
+``cmd_vel`` and ``gate_status`` are published, so outputs stay in order. Callback groups: with
+single-threaded executors a group adds no concurrency, so every entity uses its node's default
+group. Every input has a depth-1 queue (the e-stop and person inputs excepted: they are reliable).
+
+Clocks: the core's time is the gate node's clock (``/clock`` under ``use_sim_time``): every
+timeout, stamp and deadline is compared in that time. The output timer runs on the steady clock,
+so it keeps firing when ``/clock`` stops; the core's clock watchdog then compares steady time
+with steady time only, and a gate clock that has stopped advancing is a stop cause. The plan
+worker sleeps in steady time, which only paces it.
 """
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
@@ -41,7 +57,7 @@ from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
 from muse_supervisor.action import ExecutePlan
-from muse_supervisor.domain import SKILLS, Skill
+from muse_supervisor.domain import Pose2D
 from muse_supervisor.msg import Alarm, GateStatus, OperatorNotice, RecoveryProposal
 from muse_supervisor.nodes.conversions import (
     plan_from_msg,
@@ -53,24 +69,19 @@ from muse_supervisor.nodes.conversions import (
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.nodes.nav2_navigation import Nav2Navigator, navigate_to_pose_type
 from muse_supervisor.params import ConfigError
+from muse_supervisor.safety.approvals import ApprovalBook, DecisionRequest
 from muse_supervisor.safety.config import (
     CommandSource,
     GateConfig,
     GateLimits,
-    KeepOutZone,
     gate_config_from_parameters,
 )
-from muse_supervisor.safety.gate import ZERO, Cause, GateCore, GateOutput, Pose2D
-from muse_supervisor.safety.plans import Approval, Plan, PlanError, validate_plan
-from muse_supervisor.safety.skills import (
-    EXECUTORS,
-    Navigation,
-    NoticeKind,
-    SkillExecutor,
-    StepState,
-    StepUpdate,
-    step_timeout,
-)
+from muse_supervisor.safety.gate import Cause, GateCore, GateOutput, range_to_distance
+from muse_supervisor.safety.graph_guard import rogue_publishers
+from muse_supervisor.safety.plans import PlanError
+from muse_supervisor.safety.reporting import StatusReporter, TokenBucket
+from muse_supervisor.safety.runner import Outcome, PlanRunner, PlanSlot, StepEvent
+from muse_supervisor.safety.skills import Navigation, NoticeKind
 from muse_supervisor.srv import ApprovePlan, ResetGate
 
 # nav -> cmd_vel_nav (priority 10), teleop -> cmd_vel_teleop (100), 0.5 s each.
@@ -83,8 +94,12 @@ _LATCHED = QoSProfile(
 _PROPOSALS = QoSProfile(
     depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
-_STATUS_PERIOD = 1.0  # s between status messages when nothing changes
-_FEEDBACK_PERIOD = 0.5  # s between progress feedback messages within a step
+# E-stop and person signals come from latched (publish on change) and periodic publishers. A
+# transient-local subscription matches only transient-local publishers, a volatile one matches
+# both but misses the latched value: the gate takes both, so a gate restarted while an e-stop is
+# engaged hears it at once. Reliable only: a best-effort publisher matches neither, and its
+# silence then counts as engaged (estop_required).
+_SAFETY_SIGNAL = (QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE), _LATCHED)
 
 
 class SafetyGateNode(SupervisorNode[GateConfig]):
@@ -94,21 +109,17 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         super().__init__('safety_gate', GateLimits, **kwargs)
         self._lock = threading.Lock()
         self._core: GateCore | None = None
+        self._approvals = ApprovalBook(GateLimits())  # sized on configure
+        self._reporter = StatusReporter()
+        self._input_tokens = TokenBucket(rate=0.0, burst=0.0)  # sized on configure
         self._entities: list[tuple[Any, Any]] = []
-        self._input_tokens = _TokenBucket(rate=0.0, burst=0.0)  # sized on configure
-        self._last_status: tuple[Any, ...] = ()
-        self._last_status_time = -math.inf
         self._reported_rogues = ''
-        self._plans: dict[str, Plan] = {}
-        self._approvals: dict[str, Approval] = {}
-        self._plan_running = threading.Event()
-        self._published_stops: tuple[Any, ...] = ()
-        self._published_source = ''
+        self._slot = PlanSlot()
+        self._refused_goals: dict[bytes, str] = {}
         self._ticks = 0
-        self._running_plan_id = ''
-        self._running_step = -1
         self._soon: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._nav2: Nav2Navigator | None = None
+        self._triggers: _Triggers | None = None
         self._declare_structured_parameters()
 
     # ----- configuration ---------------------------------------------------------------------
@@ -178,22 +189,28 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             return result
         config = self.config
         self._core = GateCore(config, self._now())
-        self._create_entities(config)
+        self._approvals = ApprovalBook(config.limits)
+        self._reporter = StatusReporter()
+        stop_path = self._create_entities(config)
+        limits = config.limits
         self.get_logger().info(
             f'configured: {len(config.sources)} command sources '
             f'({", ".join(f"{s.topic}:{s.priority}" for s in config.sources)}), '
-            f'{config.limits.rate_hz:g} Hz, heartbeat '
-            f'{"required" if config.limits.require_heartbeat else "not required"}'
+            f'{limits.rate_hz:g} Hz, heartbeat '
+            f'{"required" if limits.require_heartbeat else "not required"}, e-stop '
+            f'{"required" if limits.estop_required else "not required"}, person signal '
+            f'{"required" if limits.person_signal_required else "not required"}'
         )
+        stop_path.start()  # publishing starts after the configured line, never before
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start forwarding valid commands."""
+        """Start forwarding valid commands: the next line says what holds the robot, if anything."""
         with self._lock:
             assert self._core is not None
             self._core.activate(self._now())
+        self.get_logger().info('active')
         self._publish(self._now(), force_status=True)
-        self.get_logger().info('active: forwarding valid commands within limits')
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -202,6 +219,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             if self._core is not None:
                 self._core.deactivate()
         self._publish(self._now(), force_status=True)
+        self.get_logger().info('inactive: publishing zero')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -222,8 +240,11 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._destroy_entities()
         return TransitionCallbackReturn.SUCCESS
 
-    def _create_entities(self, config: GateConfig) -> None:
-        """Create what the configured gate uses; each with the call that destroys it."""
+    def _create_entities(self, config: GateConfig) -> _StopPath:
+        """Create what the configured gate uses, each with the call that destroys it.
+
+        Returns the stop path, not yet spinning: :meth:`on_configure` starts it.
+        """
         made = self._entities
 
         def publisher(msg_type: Any, topic: str, qos: Any) -> Any:
@@ -232,73 +253,67 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             return entity
 
         def subscribe(msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> None:
-            group = MutuallyExclusiveCallbackGroup()  # one per input: none waits for another
-            entity = self.create_subscription(msg_type, topic, callback, qos, callback_group=group)
-            made.append((self.destroy_subscription, entity))
+            made.append(
+                (self.destroy_subscription, self.create_subscription(msg_type, topic, callback, qos))
+            )
 
         stop_path = _StopPath(self)
-
         self._cmd_pub = publisher(Twist, 'cmd_vel', 1)
         self._status_pub = publisher(GateStatus, 'gate_status', _LATCHED)
         self._alarm_pub = publisher(Alarm, 'alarms', _RELIABLE)
         self._notice_pub = publisher(OperatorNotice, 'operator_notices', _RELIABLE)
         for source in config.sources:
             stop_path.subscribe(Twist, source.topic, self._command_callback(source), _LATEST)
-        stop_path.subscribe(Bool, 'estop', self._latching_input(GateCore.estop), _RELIABLE)
-        stop_path.subscribe(
-            Bool, 'person_in_zone', self._latching_input(GateCore.person_in_zone), _RELIABLE
-        )
+        for qos in _SAFETY_SIGNAL:
+            stop_path.subscribe(Bool, 'estop', self._latching_input(GateCore.estop), qos)
+            stop_path.subscribe(
+                Bool, 'person_in_zone', self._latching_input(GateCore.person_in_zone), qos
+            )
         stop_path.subscribe(Header, 'heartbeat', self._on_heartbeat, _LATEST)
         subscribe(Odometry, 'odom', self._on_odom, _LATEST)
         subscribe(Range, 'obstacle_distance', self._on_obstacle, _LATEST)
         subscribe(RecoveryProposal, 'recovery_proposals', self._on_proposal, _PROPOSALS)
-        services = MutuallyExclusiveCallbackGroup()
         for srv_type, name, serve in (
             (ResetGate, 'reset', self._on_reset),
             (ApprovePlan, 'approve_plan', self._on_approve),
         ):
-            service = self.create_service(srv_type, name, serve, callback_group=services)
-            made.append((self.destroy_service, service))
-        self._trigger_group = MutuallyExclusiveCallbackGroup()
+            made.append((self.destroy_service, self.create_service(srv_type, name, serve)))
         action = ActionServer(
             self,
             ExecutePlan,
             'execute_plan',
             execute_callback=self._execute_plan,
-            goal_callback=self._on_goal,
-            handle_accepted_callback=lambda goal_handle: goal_handle.execute(),
+            goal_callback=lambda goal: GoalResponse.ACCEPT,
+            handle_accepted_callback=self._on_goal_accepted,
             cancel_callback=lambda goal_handle: CancelResponse.ACCEPT,
-            callback_group=ReentrantCallbackGroup(),
             result_timeout=900,
         )
         made.append((lambda server: server.destroy(), action))
-        soon = self.create_guard_condition(self._run_soon, MutuallyExclusiveCallbackGroup())
+        soon = self.create_guard_condition(self._run_soon)
         made.append((self.destroy_guard_condition, soon))
         self._soon_guard = soon
+        self._triggers = _Triggers(self)
+        made.append((lambda triggers: triggers.destroy(), self._triggers))
         action_type = navigate_to_pose_type()
         if config.limits.navigation_backend != 'builtin' and action_type is not None:
-            self._nav2 = Nav2Navigator(self, action_type, config.limits, self._call_soon)
+            self._nav2 = Nav2Navigator(self, action_type, config.limits, self.call_soon)
             made.append((self._destroy_nav2, self._nav2))
-        self._input_tokens = _TokenBucket(rate=4.0 * config.limits.rate_hz, burst=3.0)
+        self._input_tokens = TokenBucket(rate=4.0 * config.limits.rate_hz, burst=3.0)
         # One timer at twice the output rate: every other tick publishes (the fixed rate), the
-        # ticks between only watch for a new stop cause.
+        # ticks between only watch for a new stop cause. Steady clock: see the module docstring.
         self._ticks = 0
-        stop_path.node.create_timer(config.period / 2, self._on_timer)
-        guard = self.create_timer(
-            1.0 / config.limits.graph_guard_rate,
-            self._on_guard,
-            callback_group=MutuallyExclusiveCallbackGroup(),
-        )
+        stop_path.create_steady_timer(config.period / 2, self._on_timer)
+        guard = self.create_timer(1.0 / config.limits.graph_guard_rate, self._on_guard)
         made.append((self.destroy_timer, guard))
         self._actuator_topics = [self.resolve_topic_name(t) for t in config.actuator_topics]
-        stop_path.start()
         made.append((lambda path: path.stop(), stop_path))  # last made, so stopped first
+        return stop_path
 
     def _destroy_nav2(self, navigator: Nav2Navigator) -> None:
         navigator.destroy()
         self._nav2 = None
 
-    def _call_soon(self, work: Callable[[], None]) -> None:
+    def call_soon(self, work: Callable[[], None]) -> None:
         """Run ``work`` on this node's executor thread (from any thread)."""
         self._soon.put(work)
         self._soon_guard.trigger()
@@ -330,22 +345,13 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
     def _on_timer(self) -> None:
         self._ticks += 1
         now = self._now()
-        if self._ticks % 2 == 0 or self._changed(now):
-            self._publish(now)
-
-    def _changed(self, now: float) -> bool:
-        """Whether a new stop cause or another source appeared since the last publish.
-
-        Staleness is a matter of time, not of an input arriving: checked between the output
-        ticks, a source that goes silent is noticed within half a period, not a whole one.
-        """
         with self._lock:
             if self._core is None:
-                return False
-            current = {stop.cause for stop in self._core.stops(now)}
-            source = self._core.active_source(now)
-        published = {stop.cause for stop in self._published_stops}
-        return bool(current - published) or source != self._published_source
+                return
+            self._core.clock(time.monotonic(), now)
+            changed = self._core.changed_since_update(now)
+        if self._ticks % 2 == 0 or changed:
+            self._publish(now)
 
     def _publish(self, now: float, force_status: bool = False) -> None:
         """Compute and publish the command (under the lock, so outputs stay in order)."""
@@ -357,43 +363,36 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             twist.linear.x = output.command.linear
             twist.angular.z = output.command.angular
             self._cmd_pub.publish(twist)
-            self._published_stops = output.stops
-            self._published_source = output.active_source
-            self._publish_status(output, now, force_status)
+            report = self._reporter.report(output, now, force_status)
+            if report.publish:
+                self._status_pub.publish(self._status_msg(output, now))
+        # rclpy fixes a log call site's severity at its first call: one call site per severity.
+        if report.warning:
+            self.get_logger().warning(report.warning)
+        if report.info:
+            self.get_logger().info(report.info)
 
-    def _publish_status(self, output: GateOutput, now: float, force: bool) -> None:
-        key = (
-            output.state,
-            output.active_source,
-            tuple((s.cause, s.latched) for s in output.stops),
-        )
-        if (
-            not force
-            and key == self._last_status
-            and now - self._last_status_time < _STATUS_PERIOD
-        ):
-            return
-        if key != self._last_status and output.stops:
-            causes = ', '.join(f'{s.cause.name.lower()}: {s.detail}' for s in output.stops)
-            self.get_logger().warning(f'stopped ({causes})')
-        self._last_status, self._last_status_time = key, now
+    def _status_msg(self, output: GateOutput, now: float) -> GateStatus:
+        assert self.config is not None
+        limits = self.config.limits
         status = GateStatus(
             state=int(output.state),
             active_source=output.active_source,
-            active_plan_id=self._running_plan_id,
-            active_step=self._running_step,
+            active_plan_id=self._slot.plan_id,
+            active_step=self._slot.step,
             max_linear_speed=output.max_linear_speed,
             max_angular_speed=output.max_angular_speed,
+            max_linear_accel=limits.max_linear_accel,
+            max_linear_decel=limits.max_linear_decel,
+            speed_limit_reason=output.speed_limit_reason,
             estop_engaged=output.estop_engaged,
             person_in_zone=output.person_in_zone,
             heartbeat_ok=output.heartbeat_ok,
+            reset_required=output.reset_required,
             stop_reasons=[stop_reason_msg(stop) for stop in output.stops],
         )
-        assert self.config is not None
-        status.max_linear_accel = self.config.limits.max_linear_accel
-        status.max_linear_decel = self.config.limits.max_linear_decel
         status.header.stamp = time_msg(now)
-        self._status_pub.publish(status)
+        return status
 
     def stop_path_failed(self, error: Exception) -> None:
         """A stop-path callback raised: latch a stop, publish zero, and end the process."""
@@ -423,9 +422,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             self.get_logger().warning(
                 f'refused command from {source.topic}: {reason}', throttle_duration_sec=1.0
             )
-        # Publish on input as well as on the timer, so the gate adds little latency. A token
-        # bucket (four times the timer rate, bursts of three) keeps a flooding source from
-        # flooding cmd_vel; what it holds back goes out on the next timer tick.
+        # Publish on input as well as on the timer, within the token bucket (see TokenBucket).
         if reason or self._input_tokens.take(now):
             self._publish(now)
 
@@ -445,8 +442,11 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
     def _on_heartbeat(self, msg: Header) -> None:
         stamp = seconds(msg.stamp)
         with self._lock:
-            if self._core is not None:
-                self._core.heartbeat(stamp if stamp > 0 else None, self._now())
+            if self._core is None:
+                return
+            refused = self._core.heartbeat(stamp if stamp > 0 else None, self._now())
+        if refused:
+            self.get_logger().warning(f'heartbeat refused: {refused}', throttle_duration_sec=2.0)
 
     def _on_odom(self, msg: Odometry) -> None:
         pose = msg.pose.pose
@@ -463,24 +463,19 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
                 self._core.odometry(odom, self._now())
 
     def _on_obstacle(self, msg: Range) -> None:
-        distance = float(msg.range)
-        if not msg.min_range <= distance <= msg.max_range:
-            distance = math.nan  # out of the sensor's range: unknown
+        distance = range_to_distance(float(msg.range), float(msg.min_range), float(msg.max_range))
         with self._lock:
             if self._core is not None:
                 self._core.obstacle_distance(distance, self._now())
 
     def _on_guard(self) -> None:
-        """Check that the gate is the only publisher on every actuator topic."""
-        rogues = []
-        me = (self.get_name(), self.get_namespace())
-        for topic in self._actuator_topics:
-            for info in self.get_publishers_info_by_topic(topic):
-                if (info.node_name, info.node_namespace) != me:
-                    rogues.append(f'{info.node_namespace.rstrip("/")}/{info.node_name} on {topic}')
-        description = ''
-        if rogues:
-            description = 'other publisher(s) on actuator topics: ' + ', '.join(sorted(rogues))
+        """Check that the gate's own publisher is the only one on every actuator topic."""
+        publishers = {
+            topic: [(i.node_namespace, i.node_name) for i in self.get_publishers_info_by_topic(topic)]
+            for topic in self._actuator_topics
+        }
+        own = (self.get_namespace(), self.get_name())
+        description = rogue_publishers(publishers, own, self._cmd_pub.topic_name)
         now = self._now()
         with self._lock:
             if self._core is None:
@@ -501,9 +496,9 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._reported_rogues = description
 
     def _on_proposal(self, msg: RecoveryProposal) -> None:
+        plans = [plan_from_msg(plan) for plan in msg.plans]
         with self._lock:
-            for plan in msg.plans:
-                self._plans[plan.id] = plan_from_msg(plan)
+            self._approvals.learn(plans)
 
     # ----- services --------------------------------------------------------------------------
     def _on_reset(self, request: ResetGate.Request, response: ResetGate.Response) -> Any:
@@ -515,7 +510,6 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             ok, message, remaining = self._core.reset(request.operator_id, now)
         response.success, response.message = ok, message
         response.remaining = [stop_reason_msg(stop) for stop in remaining]
-        # rclpy fixes a log call site's severity at its first call: one call site per severity.
         text = f'reset by {request.operator_id!r} ({request.reason!r}): {message}'
         if ok:
             self.get_logger().info(text)
@@ -526,287 +520,173 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
 
     def _on_approve(self, request: ApprovePlan.Request, response: ApprovePlan.Response) -> Any:
         now = self._now()
-        response.recorded_at = time_msg(now)
-        operator = request.operator_id.strip()
+        decision = DecisionRequest(
+            request.operator_id, request.plan_id, request.plan_digest, request.decision,
+            request.reason,
+        )  # fmt: skip
         with self._lock:
-            plan = self._plans.get(request.plan_id)
-            if not operator:
-                response.accepted = False
-                response.message = 'operator_id is empty: every decision needs an operator'
-            elif request.decision not in (
-                ApprovePlan.Request.DECISION_APPROVE,
-                ApprovePlan.Request.DECISION_REJECT,
-            ):
-                response.accepted = False
-                response.message = f'unknown decision {request.decision}; expected 1 or 2'
-            elif plan is None:
-                response.accepted = False
-                response.message = (
-                    f'unknown plan {request.plan_id!r}: the gate approves only plans it has '
-                    'received in a RecoveryProposal'
-                )
-            elif request.decision == ApprovePlan.Request.DECISION_APPROVE:
-                self._approvals[plan.id] = Approval(
-                    plan.id, plan.digest(), operator, request.reason, now
-                )
-                response.accepted = True
-                response.message = f'plan {plan.id} approved by {operator}'
-            else:
-                self._approvals.pop(plan.id, None)
-                response.accepted = True
-                response.message = f'plan {plan.id} rejected by {operator}'
+            response.accepted, response.message = self._approvals.decide(decision, now)
+        response.recorded_at = time_msg(now)
         self.get_logger().info(f'decision on {request.plan_id!r}: {response.message}')
         return response
 
     # ----- plan execution --------------------------------------------------------------------
-    def _on_goal(self, goal: ExecutePlan.Goal) -> GoalResponse:
-        if self._plan_running.is_set():
-            self.get_logger().warning(f'refused plan {goal.plan.id!r}: another plan is running')
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
+    def _on_goal_accepted(self, goal_handle: Any) -> None:
+        """Take the one plan slot for this goal, or remember why not (see PlanSlot)."""
+        goal_id = bytes(goal_handle.goal_id.uuid)
+        refused = self._slot.reserve(goal_id.hex(), goal_handle.request.plan.id)
+        if refused:
+            self._refused_goals[goal_id] = refused
+        goal_handle.execute()
 
     async def _execute_plan(self, goal_handle: Any) -> ExecutePlan.Result:
-        """Run the plan on a thread of its own: the executor stays free for stops meanwhile."""
+        """Run the plan on a worker thread: the executor stays free meanwhile."""
+        goal_id = bytes(goal_handle.goal_id.uuid)
+        started = self._now()
+        refused = self._refused_goals.pop(goal_id, '')
+        if refused or self._core is None:
+            error = PlanError.BUSY if refused else PlanError.GATE_NOT_ACTIVE
+            outcome = Outcome(error, refused or 'gate is not configured', 0)
+            return self._finish(goal_handle, outcome, started)
+        core = self._core
+        plan = plan_from_msg(goal_handle.request.plan)
         finished: Any = Future()  # rclpy 9 makes Future generic, rclpy 7 does not
 
+        def on_event(event: StepEvent) -> None:
+            self._slot.step = event.index
+            goal_handle.publish_feedback(
+                ExecutePlan.Feedback(
+                    step_index=event.index,
+                    step_count=event.count,
+                    step=goal_handle.request.plan.steps[event.index],
+                    step_state=int(event.phase),
+                    progress=float(event.update.progress),
+                    status_text=event.update.text,
+                )
+            )
+
         def work() -> None:
+            outcome = Outcome(PlanError.UNKNOWN, 'plan worker ended without an outcome', 0)
             try:
-                finished.set_result(self._execute_plan_blocking(goal_handle))
+                assert self._triggers is not None
+                services = _RobotServices(self, self._triggers)
+                runner = PlanRunner(
+                    core, self._lock, plan, services, self._approvals, on_event, self._now
+                )
+                outcome = runner.run(
+                    self._now, time.sleep, lambda: bool(goal_handle.is_cancel_requested)
+                )
             except BaseException as error:  # fail closed, and never leave the goal hanging
-                result = ExecutePlan.Result(error_code=int(PlanError.UNKNOWN))
-                finished.set_result((result, PlanError.UNKNOWN, f'plan worker failed: {error!r}'))
+                outcome = Outcome(PlanError.UNKNOWN, f'plan worker failed: {error!r}', 0)
+            finally:
+                self._slot.release(goal_id.hex())
+                self._publish(self._now(), force_status=True)
+                finished.set_result(outcome)
 
         threading.Thread(target=work, name='plan_execution', daemon=True).start()
-        result, error, message = await finished
-        return self._finish(goal_handle, result, error, message)
+        return self._finish(goal_handle, await finished, started)
 
-    def _execute_plan_blocking(
-        self, goal_handle: Any
-    ) -> tuple[ExecutePlan.Result, PlanError, str]:
-        started = self._now()
-        result = ExecutePlan.Result()
-        plan = plan_from_msg(goal_handle.request.plan)
-        if self._plan_running.is_set():
-            return result, PlanError.UNKNOWN, 'another plan is running'
-        self._plan_running.set()
-        try:
-            error, message, done = self._run_plan(goal_handle, plan)
-        except Exception as exc:  # fail closed: an error anywhere means stop and say why
-            with self._lock:
-                if self._core is not None:
-                    self._core.latch_fault(
-                        Cause.INTERNAL_ERROR, f'plan execution: {exc!r}', started
-                    )
-            error, message, done = PlanError.UNKNOWN, f'plan execution failed: {exc!r}', 0
-        finally:
-            with self._lock:
-                if self._core is not None:
-                    self._core.set_plan_running(False, self._now())
-            self._running_plan_id, self._running_step = '', -1
-            self._plan_running.clear()
-            self._publish(self._now(), force_status=True)
-        result.steps_completed = done
+    def _finish(self, goal_handle: Any, outcome: Outcome, started: float) -> ExecutePlan.Result:
+        error = outcome.error
+        result = ExecutePlan.Result(
+            error_code=int(error),
+            error_msg='' if error is PlanError.NONE else outcome.message,
+            steps_completed=outcome.steps_completed,
+        )
         duration = max(0.0, self._now() - started)
         result.total_time.sec = int(duration)
         result.total_time.nanosec = int((duration % 1.0) * 1e9)
-        return result, error, message
-
-    def _finish(
-        self, goal_handle: Any, result: ExecutePlan.Result, error: PlanError, message: str
-    ) -> ExecutePlan.Result:
-        result.error_code = int(error)
-        result.error_msg = '' if error is PlanError.NONE else message
         if error is PlanError.NONE:
             goal_handle.succeed()
         elif error is PlanError.CANCELED:
             goal_handle.canceled()
         else:
             goal_handle.abort()
-        text = f'plan {goal_handle.request.plan.id!r}: {error.name.lower()} {message}'.rstrip()
+        text = f'plan {goal_handle.request.plan.id!r}: {error.name.lower()} {outcome.message}'
         if error is PlanError.NONE:
             self.get_logger().info(text)
         else:
             self.get_logger().warning(text)
         return result
 
-    def _run_plan(self, goal_handle: Any, plan: Plan) -> tuple[PlanError, str, int]:
-        """Validate, then run every step; return (error, message, steps completed)."""
-        now = self._now()
-        with self._lock:
-            if self._core is None or self.config is None:
-                return PlanError.GATE_NOT_ACTIVE, 'gate is not configured', 0
-            if any(s.cause is Cause.NOT_ACTIVE for s in self._core.stops(now)):
-                return PlanError.GATE_NOT_ACTIVE, 'gate is not active', 0
-            verdict = validate_plan(
-                plan, self.config, self._approvals, self._core.invariant_active(now)
-            )
-            if not verdict.ok:
-                return verdict.error, verdict.message, 0
-            self._core.set_plan_running(True, now)
-            # The step gets a fresh command before the stale check can fire.
-            self._core.plan_command(ZERO, now)
-        self._running_plan_id = plan.id
-        context = _NodeSkillContext(self)
-        for index in range(len(plan.steps)):
-            self._running_step = index
-            outcome = self._run_step(goal_handle, plan, index, context)
-            if outcome is not None:
-                return outcome[0], outcome[1], index
-        return PlanError.NONE, 'plan completed', len(plan.steps)
 
-    def _run_step(
-        self, goal_handle: Any, plan: Plan, index: int, context: _NodeSkillContext
-    ) -> tuple[PlanError, str] | None:
-        assert self.config is not None
-        step = plan.steps[index]
-        start = self._now()
-        context.step_index = index
-        skill = Skill(step.skill)  # known: the plan passed validation
-        executor = EXECUTORS[skill](step, start, context)
-        started = StepUpdate(StepState.RUNNING, None, 0.0, 'started')
-        self._feedback(goal_handle, plan, index, started, ExecutePlan.Feedback.STEP_STARTED)
-        try:
-            return self._tick_step(goal_handle, plan, index, executor, start)
-        finally:
-            executor.close()  # e.g. cancel the step's Nav2 goal, then take its source back
-            with self._lock:
-                if self._core is not None:
-                    self._core.delegate_plan_motion('')
+@dataclass
+class _RobotServices:
+    """The ROS side of a plan's steps (:class:`~muse_supervisor.safety.runner.RobotServices`)."""
 
-    def _tick_step(
-        self, goal_handle: Any, plan: Plan, index: int, executor: SkillExecutor, start: float
-    ) -> tuple[PlanError, str] | None:
-        """Tick the step's executor at the gate's rate until it ends; return as _run_step."""
-        assert self.config is not None
-        step = plan.steps[index]
-        skill = Skill(step.skill)
-        deadline = start + step_timeout(step)
-        last_feedback = start
-        while True:
-            now = self._now()
-            if goal_handle.is_cancel_requested:
-                with self._lock:
-                    if self._core is not None:
-                        self._core.cancel_plan(now)
-                self._publish(now)
-                return PlanError.CANCELED, f'canceled during step {index}'
-            with self._lock:
-                if self._core is None:
-                    return PlanError.GATE_NOT_ACTIVE, 'gate was cleaned up'
-                blocked = self._core.invariant_active(now)
-                inactive = any(s.cause is Cause.NOT_ACTIVE for s in self._core.stops(now))
-            if inactive:
-                return PlanError.GATE_NOT_ACTIVE, f'gate deactivated during step {index}'
-            if blocked and SKILLS[skill].moves_robot:
-                return PlanError.SAFETY_INVARIANT_ACTIVE, f'step {index} stopped: {blocked}'
-            update = executor.tick(now)
-            with self._lock:
-                if self._core is not None:
-                    self._core.plan_command(update.command or ZERO, now)
-            if update.state is StepState.SUCCEEDED:
-                self._feedback(
-                    goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_SUCCEEDED
-                )
-                return None
-            if update.state is StepState.FAILED:
-                self._feedback(goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_FAILED)
-                return PlanError.STEP_FAILED, f'step {index} failed: {update.text}'
-            if now > deadline:
-                self._feedback(goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_FAILED)
-                return PlanError.STEP_TIMEOUT, (
-                    f'step {index} took longer than {step_timeout(step):g} s ({update.text})'
-                )
-            if now - last_feedback >= _FEEDBACK_PERIOD:
-                self._feedback(goal_handle, plan, index, update, ExecutePlan.Feedback.STEP_RUNNING)
-                last_feedback = now
-            time.sleep(self.config.period)
+    node: SafetyGateNode
+    triggers: _Triggers
 
-    def _feedback(
-        self, goal_handle: Any, plan: Plan, index: int, update: StepUpdate, state: int
+    def notice(
+        self, kind: NoticeKind, role: str, message: str, camera: str, plan_id: str, step: int
     ) -> None:
-        feedback = ExecutePlan.Feedback(
-            step_index=index,
-            step_count=len(plan.steps),
-            step=goal_handle.request.plan.steps[index],
-            step_state=state,
-            progress=float(update.progress),
-            status_text=update.text,
-        )
-        goal_handle.publish_feedback(feedback)
-
-
-class _NodeSkillContext:
-    """What skill executors may do, carried out by the gate node."""
-
-    def __init__(self, node: SafetyGateNode) -> None:
-        assert node.config is not None
-        self.node = node
-        self.config = node.config
-        self.step_index = 0
-        self._calls: dict[str, Any] = {}
-
-    def pose(self) -> Pose2D | None:
-        with self.node._lock:
-            core = self.node._core
-            return core.pose(self.node._now()) if core is not None else None
-
-    def notice(self, kind: NoticeKind, role: str, message: str, camera: str) -> None:
         msg = OperatorNotice(
-            kind=int(kind),
-            plan_id=self.node._running_plan_id,
-            step_index=self.step_index,
-            role=role,
-            message=message,
+            kind=int(kind), plan_id=plan_id, step_index=step, role=role, message=message,
             camera=camera,
-        )
+        )  # fmt: skip
         msg.header.stamp = time_msg(self.node._now())
-        self.node._notice_pub.publish(msg)
-
-    def set_speed_cap(self, cap: float | None) -> None:
-        with self.node._lock:
-            if self.node._core is not None:
-                self.node._core.set_speed_cap(cap)
-
-    def add_keep_out(self, zone: KeepOutZone) -> None:
-        with self.node._lock:
-            if self.node._core is not None:
-                self.node._core.add_keep_out_zone(zone)
-
-    def navigate(self, x: float, y: float, yaw: float, frame: str) -> Navigation | None:
-        nav2 = self.node._nav2
-        if nav2 is None:
-            return None  # builtin, or auto without nav2_msgs
-        source = self.config.limits.nav2_source
-        frame = frame or self.config.limits.nav2_frame
-        return nav2.start(x, y, yaw, frame, self.node._now(), lambda: self._delegate(source))
-
-    def _delegate(self, source: str) -> None:
-        with self.node._lock:
-            if self.node._core is not None:
-                self.node._core.delegate_plan_motion(source)
+        self.node._notice_pub.publish(msg)  # publishing is thread-safe in rclpy
 
     def start_trigger(self, service: str) -> None:
-        client: Any = self.node.create_client(
-            Trigger, service, callback_group=self.node._trigger_group
-        )
-        self._calls[service] = (client, None, time.monotonic())
+        self.triggers.start(service)
+
+    def trigger_available(self, service: str) -> bool:
+        return self.triggers.available(service)
 
     def trigger_result(self, service: str) -> tuple[bool, str] | None:
-        client, future, started = self._calls[service]
+        return self.triggers.result(service)
+
+    def navigate(
+        self, x: float, y: float, yaw: float, frame: str, on_accepted: Callable[[], None]
+    ) -> Navigation | None:
+        nav2 = self.node._nav2
+        if nav2 is None:
+            return None  # auto without nav2_msgs
+        return nav2.start(x, y, yaw, frame, self.node._now(), on_accepted)
+
+
+class _Triggers:
+    """``std_srvs/Trigger`` calls for the plan worker, made on the gate's executor thread.
+
+    One client per service, kept until cleanup (a client made just before a call can miss its
+    response while DDS is still matching). The worker only reads what the executor thread set.
+    """
+
+    def __init__(self, node: SafetyGateNode) -> None:
+        self._node = node
+        self._clients: dict[str, Any] = {}
+        self._futures: dict[str, Any] = {}
+
+    def start(self, service: str) -> None:
+        self._futures.pop(service, None)
+        self._node.call_soon(lambda: self._advance(service))
+
+    def available(self, service: str) -> bool:
+        return service in self._futures
+
+    def result(self, service: str) -> tuple[bool, str] | None:
+        future = self._futures.get(service)
         if future is None:
-            if client.service_is_ready():
-                future = client.call_async(Trigger.Request())
-                self._calls[service] = (client, future, started)
-            elif time.monotonic() - started > 5.0:
-                return False, f'service {service} not available'
+            self._node.call_soon(lambda: self._advance(service))
             return None
         if not future.done():
             return None
         response = future.result()
-        self.node.destroy_client(client)
         if response is None:
             return False, f'service {service} failed'
         return bool(response.success), str(response.message)
+
+    def destroy(self) -> None:
+        for client in self._clients.values():
+            self._node.destroy_client(client)
+        self._clients.clear()
+
+    def _advance(self, service: str) -> None:  # on the executor thread
+        client = self._clients.get(service)
+        if client is None:
+            client = self._clients[service] = self._node.create_client(Trigger, service)
+        if service not in self._futures and client.service_is_ready():
+            self._futures[service] = client.call_async(Trigger.Request())
 
 
 class _StopPath:
@@ -838,6 +718,10 @@ class _StopPath:
         """Subscribe on the stop path to ``topic`` as the gate node resolves it."""
         self.node.create_subscription(msg_type, self.gate.resolve_topic_name(topic), callback, qos)
 
+    def create_steady_timer(self, period: float, callback: Callable[[], None]) -> None:
+        """A timer on the steady clock: it fires whatever ``/clock`` does."""
+        self.node.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
     def start(self) -> None:
         """Start spinning (after every subscription and the timer exist)."""
         self._executor.add_node(self.node)
@@ -858,24 +742,6 @@ class _StopPath:
             pass  # the context is going down: the process is exiting anyway
         except Exception as error:  # fail closed: stop, say why, and end the process
             self.gate.stop_path_failed(error)
-
-
-class _TokenBucket:
-    """At most ``rate`` events per second on average, in bursts of up to ``burst``."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = burst, -math.inf
-
-    def take(self, now: float) -> bool:
-        """Spend a token if one is available at ``now``."""
-        elapsed = max(0.0, now - self.stamp) if math.isfinite(self.stamp) else math.inf
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 def _descriptor(text: str) -> ParameterDescriptor:

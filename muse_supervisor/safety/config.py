@@ -45,6 +45,15 @@ class GateLimits:
         False, 'The e-stop topic must be heard within estop_timeout, or counts as engaged.',
         read_only=True,
     )  # fmt: skip
+    estop_required: bool = param(
+        True, 'An e-stop input not heard since start counts as engaged (zero until heard). Set '
+        'false only on a robot whose e-stop is not reported on ROS at all.', read_only=True,
+    )  # fmt: skip
+    person_signal_required: bool = param(
+        False, 'A person signal is configured (a safety scanner or perception publishes '
+        'person_in_zone): not heard since start counts as a person in the zone.',
+        read_only=True,
+    )  # fmt: skip
     estop_timeout: float = param(
         0.5, 'Seconds without an e-stop message before a required e-stop counts as engaged.',
         minimum=0.01, maximum=10.0, read_only=True,
@@ -77,6 +86,11 @@ class GateLimits:
         0.3, 'Distance (m) to an obstacle at which the robot must be stopped.', minimum=0.0,
         maximum=5.0, read_only=True,
     )  # fmt: skip
+    obstacle_distance_required: bool = param(
+        False, 'An obstacle distance source is configured: forward motion is capped to zero until '
+        'its first reading. Any source, once heard, caps forward motion to zero when it goes '
+        'stale or sends an invalid reading.', read_only=True,
+    )  # fmt: skip
     obstacle_timeout: float = param(
         0.5, 'Seconds after which an obstacle distance reading is no longer used.', minimum=0.01,
         maximum=10.0, read_only=True,
@@ -84,6 +98,27 @@ class GateLimits:
     odom_timeout: float = param(
         0.5, 'Seconds without odometry before the pose counts as unknown (stops when zones or '
         'a plan need it).', minimum=0.01, maximum=10.0, read_only=True,
+    )  # fmt: skip
+    clock_timeout: float = param(
+        0.5, 'Seconds of steady (wall) time without the gate clock advancing before it counts as '
+        'stopped (a stalled /clock under use_sim_time): zero until it moves again.',
+        minimum=0.05, maximum=10.0, read_only=True,
+    )  # fmt: skip
+    approval_timeout: float = param(
+        120.0, 'Seconds an operator approval stays usable; approvals are also single-use.',
+        minimum=1.0, maximum=3600.0, read_only=True,
+    )  # fmt: skip
+    max_known_plans: int = param(
+        256, 'Plans from recovery_proposals the gate remembers for approval (oldest dropped).',
+        minimum=1, maximum=10000, read_only=True,
+    )  # fmt: skip
+    max_approvals: int = param(
+        64, 'Pending approvals the gate keeps (oldest dropped).', minimum=1, maximum=10000,
+        read_only=True,
+    )  # fmt: skip
+    service_timeout: float = param(
+        5.0, 'Seconds a trigger step (retry_step, reset_fault, resume_mission) waits for its '
+        'service to appear before the step fails.', minimum=0.1, maximum=60.0, read_only=True,
     )  # fmt: skip
     plan_step_timeout: float = param(
         0.5, 'Seconds without a fresh command from the running plan step before it is stale.',

@@ -9,12 +9,14 @@ gone, and anything it does not understand means zero. It never holds a last comm
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass
 
+from muse_supervisor.domain.geometry import point_in_polygon, segment_enters_polygon
+from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
 from muse_supervisor.safety.config import GateConfig, KeepOutZone
-from muse_supervisor.safety.geometry import point_in_polygon, segment_enters_polygon
 
 PLAN_SOURCE = 'plan'
 # A clock that goes back by more than this (s) is a reset, not jitter between threads.
@@ -38,6 +40,7 @@ class Cause(enum.IntEnum):
     NOT_ACTIVE = 11
     INTERNAL_ERROR = 12
     ODOMETRY_STALE = 13
+    CLOCK_STALE = 14
 
 
 class GateState(enum.IntEnum):
@@ -52,40 +55,18 @@ class GateState(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class Velocity:
-    """A planar velocity command: forward speed (m/s) and turn rate (rad/s). Nothing else moves."""
-
-    linear: float = 0.0
-    angular: float = 0.0
-
-    @property
-    def is_zero(self) -> bool:
-        """Whether this commands no motion at all."""
-        return self.linear == 0.0 and self.angular == 0.0
-
-
-ZERO = Velocity()
-
-
-@dataclass(frozen=True)
 class Stop:
-    """One cause holding the robot stopped."""
+    """One cause holding the robot stopped.
+
+    ``present``: whether the condition itself is still there. A latched stop whose cause is gone
+    (an e-stop released) still holds the robot until an operator resets it.
+    """
 
     cause: Cause
     latched: bool
     detail: str
     since: float
-
-
-@dataclass(frozen=True)
-class Pose2D:
-    """Position (m) and heading (rad) from odometry, with its speeds."""
-
-    x: float
-    y: float
-    yaw: float
-    linear: float = 0.0
-    angular: float = 0.0
+    present: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,6 +82,12 @@ class GateOutput:
     estop_engaged: bool
     person_in_zone: bool
     heartbeat_ok: bool
+    speed_limit_reason: str = ''
+
+    @property
+    def reset_required(self) -> bool:
+        """Whether only an operator reset can let the robot move again."""
+        return any(stop.latched for stop in self.stops)
 
 
 @dataclass
@@ -126,11 +113,22 @@ class GateCore:
         self._estop_engaged = False
         self._estop_heard = -math.inf
         self._person = False
+        self._person_heard = -math.inf
         self._rogue = False
         self._pose: Pose2D | None = None
         self._pose_stamp = -math.inf
+        # Obstacle distance: the last reading (None: invalid) and when it came; a source once
+        # heard stays "live", so that its silence caps forward motion instead of lifting the cap.
         self._obstacle: float | None = None
         self._obstacle_stamp = -math.inf
+        self._obstacle_live = config.limits.obstacle_distance_required
+        # Clock watchdog: steady time at which the gate clock was last seen to advance.
+        self._clock_value = -math.inf
+        self._clock_advanced: float | None = None
+        self._clock_stalled = False
+        # What the last update published, to tell whether a new cause or source appeared since.
+        self._published_causes: frozenset[Cause] = frozenset()
+        self._published_selection = ''
         self._speed_cap: float | None = None
         self._zones: list[KeepOutZone] = list(config.keep_out_zones)
         self._plan_running = False
@@ -238,20 +236,29 @@ class GateCore:
             cap = 0.0
         self._speed_cap = cap
 
-    def heartbeat(self, stamp: float | None, now: float) -> bool:
-        """Record a supervisor heartbeat stamped ``stamp``; return whether it was accepted.
+    def heartbeat(self, stamp: float | None, now: float) -> str:
+        """Record a supervisor heartbeat stamped ``stamp``; return why it was refused, or ``''``.
 
-        A missing or zero stamp, a stamp from further in the future than the allowed clock skew,
-        or one already older than the timeout does not count.
+        A missing or zero stamp (``ros2 topic pub`` sends zero unless told ``--stamp``), a stamp
+        from further in the future than the allowed clock skew, or one already older than the
+        timeout does not count.
         """
         self._observe_time(now)
         limits = self.config.limits
         if stamp is None or not math.isfinite(stamp) or stamp <= 0.0:
-            return False
-        if stamp > now + limits.max_clock_skew or now - stamp > limits.heartbeat_timeout:
-            return False
+            return 'heartbeat stamp is zero or missing: stamp it with the current time'
+        if stamp > now + limits.max_clock_skew:
+            return (
+                f'heartbeat stamp is {stamp - now:.3f} s ahead of the gate clock (allowed '
+                f'max_clock_skew {limits.max_clock_skew:g} s): are both on the same clock?'
+            )
+        if now - stamp > limits.heartbeat_timeout:
+            return (
+                f'heartbeat stamp is {now - stamp:.3f} s old, beyond heartbeat_timeout '
+                f'{limits.heartbeat_timeout:g} s'
+            )
         self._heartbeat = max(self._heartbeat, min(stamp, now))
-        return True
+        return ''
 
     def estop(self, engaged: bool, now: float) -> None:
         """Record the e-stop state (true = engaged). Engaging latches until an operator reset."""
@@ -264,6 +271,7 @@ class GateCore:
     def person_in_zone(self, present: bool, now: float) -> None:
         """Record whether a person is inside the protective zone; presence latches."""
         self._observe_time(now)
+        self._person_heard = now
         self._person = bool(present)
         if self._person:
             self._latch(Cause.PERSON_IN_ZONE, 'person inside the protective zone', now)
@@ -284,13 +292,34 @@ class GateCore:
                     now,
                 )
 
-    def obstacle_distance(self, distance: float, now: float) -> None:
-        """Record the distance (m) to the nearest obstacle ahead; non-finite means unknown."""
+    def obstacle_distance(self, distance: float | None, now: float) -> None:
+        """Record the distance (m) to the nearest obstacle ahead; ``None``: an invalid reading.
+
+        Use :func:`range_to_distance` to read a ``sensor_msgs/Range``. An invalid reading caps
+        forward motion to zero until a valid one arrives, as Nav2's collision monitor treats an
+        invalid source: a sensor that cannot tell is not a clear path.
+        """
         self._observe_time(now)
-        if math.isfinite(distance) and distance >= 0.0:
-            self._obstacle, self._obstacle_stamp = distance, now
-        else:
-            self._obstacle, self._obstacle_stamp = None, -math.inf
+        valid = distance is not None and math.isfinite(distance) and distance >= 0.0
+        self._obstacle = distance if valid else None
+        self._obstacle_stamp = now
+        self._obstacle_live = True
+
+    def clock(self, steady: float, now: float) -> None:
+        """Watch the gate clock against a steady clock (call at the output timer's rate).
+
+        Under ``use_sim_time`` the gate clock is ``/clock``; if it stops, nothing would ever go
+        stale, so a clock that has not advanced for ``clock_timeout`` of steady time is a stop
+        cause of its own. Only steady times are compared with steady times here.
+        """
+        if self._clock_advanced is None or now != self._clock_value:
+            self._clock_value, self._clock_advanced = now, steady
+        self._clock_stalled = steady - self._clock_advanced > self.config.limits.clock_timeout
+
+    @property
+    def active(self) -> bool:
+        """Whether the gate is active (its lifecycle state), not whether motion is allowed."""
+        return self._active
 
     def rogue_publishers(self, description: str, now: float) -> None:
         """Report other publishers on an actuator topic (empty when there are none)."""
@@ -340,7 +369,33 @@ class GateCore:
                 f'no e-stop message for {limits.estop_timeout:.2f} s (counts as engaged)',
                 now,
             )
-        stops.extend(self._latched.values())
+        if limits.estop_required and self._estop_heard == -math.inf:
+            stops.append(
+                Stop(Cause.ESTOP, False, 'e-stop not heard since start (counts as engaged)', now)
+            )
+        if limits.person_signal_required and self._person_heard == -math.inf:
+            stops.append(
+                Stop(
+                    Cause.PERSON_IN_ZONE,
+                    False,
+                    'person signal not heard since start (counts as a person in the zone)',
+                    now,
+                )
+            )
+        if self._clock_stalled:
+            stops.append(
+                Stop(
+                    Cause.CLOCK_STALE,
+                    False,
+                    f'gate clock has not advanced for {limits.clock_timeout:.2f} s '
+                    '(is /clock still published?)',
+                    now,
+                )
+            )
+        stops.extend(
+            dataclasses.replace(stop, present=self._still_present(stop, now))
+            for stop in self._latched.values()
+        )
         if self._canceled is not None:
             if now - self._canceled.since <= self.config.period:
                 stops.append(self._canceled)
@@ -379,9 +434,21 @@ class GateCore:
             self._last_output, self._last_time = ZERO, now
             return self._output(ZERO, GateState.LATCHED, '', tuple(self._latched.values()), now)
 
+    def changed_since_update(self, now: float) -> bool:
+        """Whether a new stop cause or another source appeared since the last :meth:`update`.
+
+        Staleness is a matter of time, not of an input arriving: checked between the output
+        ticks, a source that goes silent is noticed within half a period, not a whole one.
+        """
+        causes = {stop.cause for stop in self.stops(now)}
+        return bool(causes - self._published_causes) or self._select(now)[0] != (
+            self._published_selection
+        )
+
     def _update(self, now: float) -> GateOutput:
         stops = list(self.stops(now))
         name, source = self._select(now)
+        self._published_selection = name
         if name:
             self._last_active_source, self._source_lost = name, None
         elif self._last_active_source:
@@ -411,6 +478,8 @@ class GateCore:
             command = ZERO
             latched = any(stop.latched for stop in stops)
             state = GateState.LATCHED if latched else GateState.STOPPING
+            if not self._active:
+                state = GateState.INACTIVE
         else:
             command = self._obstacle_capped(self._ramp(self._capped(target, now), now), now)
             if name == PLAN_SOURCE:
@@ -420,7 +489,9 @@ class GateCore:
             else:
                 state = GateState.IDLE if command.is_zero else GateState.STOPPING
         self._last_output, self._last_time = command, now
-        return self._output(command, state, name, tuple(stops), now)
+        self._published_causes = frozenset(stop.cause for stop in stops)
+        # While stopped, no source is forwarded, whichever one is still talking.
+        return self._output(command, state, '' if stops else name, tuple(stops), now)
 
     # ----- helpers ---------------------------------------------------------------------------
     def _select(self, now: float) -> tuple[str, _Source | None]:
@@ -467,12 +538,31 @@ class GateCore:
         forward = backward = limits.max_linear_speed
         if self._speed_cap is not None:
             forward = backward = min(forward, self._speed_cap)
-        if self._obstacle is not None and now - self._obstacle_stamp <= limits.obstacle_timeout:
-            # Braking-distance cap: stop before the margin at the assumed deceleration. The
-            # obstacle is ahead, so it caps forward motion only.
-            room = max(0.0, self._obstacle - limits.obstacle_margin)
-            forward = min(forward, math.sqrt(2.0 * limits.braking_decel * room))
+        obstacle_cap, _ = self._obstacle_cap(now)
+        if obstacle_cap is not None:
+            forward = min(forward, obstacle_cap)
         return forward, backward, limits.max_angular_speed
+
+    def _obstacle_cap(self, now: float) -> tuple[float | None, str]:
+        """The forward-speed cap the obstacle distance sets (``None``: none), and why.
+
+        Braking-distance cap: stop before the margin at the assumed deceleration. The obstacle
+        is ahead, so it caps forward motion only. A source that has been heard (or is required)
+        and is now stale or invalid caps forward motion to zero: fail closed.
+        """
+        limits = self.config.limits
+        if not self._obstacle_live:
+            return None, ''
+        if now - self._obstacle_stamp > limits.obstacle_timeout or self._obstacle_stamp > now:
+            heard = 'never heard' if self._obstacle_stamp == -math.inf else 'stale'
+            return 0.0, f'obstacle distance {heard}: forward motion stopped'
+        if self._obstacle is None:
+            return 0.0, 'obstacle distance reading invalid: forward motion stopped'
+        room = max(0.0, self._obstacle - limits.obstacle_margin)
+        cap = math.sqrt(2.0 * limits.braking_decel * room)
+        if cap >= limits.max_linear_speed:
+            return cap, ''
+        return cap, f'obstacle at {self._obstacle:.2f} m: forward speed capped at {cap:.2f} m/s'
 
     def _capped(self, target: Velocity, now: float) -> Velocity:
         forward, backward, angular = self._caps(now)
@@ -487,11 +577,9 @@ class GateCore:
         A slow-down is a normal stop and ramps; an obstacle that appears closer than the robot
         can stop from its current speed is not, and the cap must hold from the first output.
         """
-        limits = self.config.limits
-        if self._obstacle is None or now - self._obstacle_stamp > limits.obstacle_timeout:
+        cap, _ = self._obstacle_cap(now)
+        if cap is None:
             return command
-        room = max(0.0, self._obstacle - limits.obstacle_margin)
-        cap = math.sqrt(2.0 * limits.braking_decel * room)
         return Velocity(min(command.linear, cap), command.angular)
 
     def _ramp(self, target: Velocity, now: float) -> Velocity:
@@ -552,14 +640,16 @@ class GateCore:
             for source in self._sources.values():
                 source.command, source.stamp, source.invalid = None, -math.inf, ''
             self._heartbeat = self._estop_heard = self._pose_stamp = -math.inf
-            self._obstacle_stamp = -math.inf
+            self._person_heard = self._obstacle_stamp = -math.inf
             self._last_output, self._last_time = ZERO, now
 
     def _output(
         self, command: Velocity, state: GateState, source: str, stops: tuple[Stop, ...], now: float
     ) -> GateOutput:
         forward_cap, _, angular_cap = self._caps(now)
+        _, obstacle_reason = self._obstacle_cap(now)
         limits = self.config.limits
+        capped = self._speed_cap is not None and self._speed_cap < limits.max_linear_speed
         return GateOutput(
             command=command,
             state=state,
@@ -567,10 +657,14 @@ class GateCore:
             stops=stops,
             max_linear_speed=forward_cap,
             max_angular_speed=angular_cap,
-            estop_engaged=self._estop_engaged or Cause.ESTOP in self._latched,
-            person_in_zone=self._person,
+            estop_engaged=self._estop_engaged
+            or (limits.estop_required and self._estop_heard == -math.inf),
+            person_in_zone=self._person
+            or (limits.person_signal_required and self._person_heard == -math.inf),
             heartbeat_ok=not limits.require_heartbeat
             or now - self._heartbeat <= limits.heartbeat_timeout,
+            speed_limit_reason=obstacle_reason
+            or (f'slow_down: {self._speed_cap:g} m/s' if capped else ''),
         )
 
 
@@ -587,3 +681,21 @@ def _step_toward(current: float, target: float, max_step: float) -> float:
     if abs(target - current) <= max_step:
         return target
     return current + math.copysign(max_step, target - current)
+
+
+def range_to_distance(reading: float, min_range: float, max_range: float) -> float | None:
+    """The obstacle distance a ``sensor_msgs/Range`` reading means (REP 117), ``None`` if invalid.
+
+    ``-Inf`` is an object closer than ``min_range``: it counts as one at ``min_range``. ``+Inf``
+    is nothing detected within ``max_range``: clear up to ``max_range``, no further (the sensor
+    does not see beyond). NaN, other readings outside ``[min_range, max_range]`` and a sensor
+    whose own limits make no sense are invalid.
+    """
+    limits_ok = math.isfinite(min_range) and math.isfinite(max_range) and 0 <= min_range
+    if not limits_ok or min_range > max_range or math.isnan(reading):
+        return None
+    if reading == -math.inf:
+        return min_range
+    if reading == math.inf:
+        return max_range
+    return reading if min_range <= reading <= max_range else None

@@ -10,14 +10,15 @@ motion while an e-stop, a person in the zone or a latched fault holds the robot)
 from __future__ import annotations
 
 import enum
-import hashlib
 import math
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from muse_supervisor.domain import SKILLS, ArgumentType, Skill, Tier
+from muse_supervisor.domain.plans import Argument, Plan, Step
 from muse_supervisor.domain.vocabulary import ArgumentSpec
+from muse_supervisor.safety.approvals import Approval
 from muse_supervisor.safety.config import GateConfig
 
 MAX_STEPS = 32
@@ -41,66 +42,7 @@ class PlanError(enum.IntEnum):
     STEP_FAILED = 907
     STEP_TIMEOUT = 908
     CANCELED = 909
-
-
-@dataclass(frozen=True)
-class PoseTarget:
-    """A pose argument: frame and planar position/heading."""
-
-    frame_id: str
-    x: float
-    y: float
-    yaw: float
-
-
-@dataclass(frozen=True)
-class Argument:
-    """One typed skill argument; only the field named by ``type`` is meaningful."""
-
-    name: str
-    type: int
-    number: float = 0.0
-    text: str = ''
-    pose: PoseTarget | None = None
-
-
-@dataclass(frozen=True)
-class Step:
-    """A skill (``Skill`` value, possibly unknown when it came from outside) and its arguments."""
-
-    skill: int
-    arguments: tuple[Argument, ...] = ()
-    timeout: float = 0.0
-
-    def argument(self, name: str) -> Argument | None:
-        """The argument called ``name``, if given."""
-        return next((a for a in self.arguments if a.name == name), None)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A recovery plan as submitted for execution."""
-
-    id: str
-    incident_id: str
-    steps: tuple[Step, ...]
-    tier: int
-    requires_approval: bool
-
-    def digest(self) -> str:
-        """A hash of everything that decides what the plan does: approvals are bound to it."""
-        return hashlib.sha256(repr((self.id, self.steps, self.tier)).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Approval:
-    """An operator's approval of one exact plan."""
-
-    plan_id: str
-    digest: str
-    operator_id: str
-    reason: str
-    stamp: float
+    BUSY = 910
 
 
 @dataclass(frozen=True)
@@ -162,6 +104,9 @@ def _validate(
         return Verdict(
             PlanError.INVALID_PLAN, f'plan has {len(plan.steps)} steps, at most {MAX_STEPS}'
         )
+    malformed = _malformed(plan)
+    if malformed:
+        return Verdict(PlanError.INVALID_PLAN, malformed)
     for index, step in enumerate(plan.steps):
         verdict = _check_step(index, step, config, allowed_skills)
         if not verdict.ok:
@@ -198,6 +143,18 @@ def _validate(
                 f'plan {plan.id} differs from the version {approval.operator_id} approved',
             )
     return Verdict(PlanError.NONE, 'plan is valid')
+
+
+def _malformed(plan: Plan) -> str:
+    """What is not of the plan's types (plans built in Python can hold anything), or ``''``."""
+    if not isinstance(plan.steps, tuple):
+        return 'plan steps are not a sequence of steps'
+    for index, step in enumerate(plan.steps):
+        if not isinstance(step, Step) or not isinstance(step.arguments, tuple):
+            return f'step {index} is malformed'
+        if not all(isinstance(argument, Argument) for argument in step.arguments):
+            return f'step {index} has a malformed argument'
+    return ''
 
 
 def _check_step(

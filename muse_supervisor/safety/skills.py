@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from muse_supervisor.domain import Skill
+from muse_supervisor.domain.geometry import normalize_angle, point_in_polygon
+from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
+from muse_supervisor.domain.plans import Step
 from muse_supervisor.safety.config import GateConfig, KeepOutZone
-from muse_supervisor.safety.gate import ZERO, Pose2D, Velocity
-from muse_supervisor.safety.geometry import normalize_angle
-from muse_supervisor.safety.plans import Step
 
 # Gentle speeds for recovery motion: well inside any sane limit, and capped again by the gate.
 RECOVERY_SPEED = 0.2  # m/s
 RECOVERY_TURN_RATE = 0.5  # rad/s
 DEFAULT_STEP_TIMEOUT = 60.0  # s, when a step gives none
+DEFAULT_REROUTE_RADIUS = 1.0  # m around the area to avoid, when the step gives none
 
 
 class StepState(enum.IntEnum):
@@ -94,7 +95,10 @@ class SkillContext(Protocol):
         """Add a keep-out zone for the rest of the plan."""
 
     def start_trigger(self, service: str) -> None:
-        """Call a std_srvs/Trigger service asynchronously."""
+        """Call a std_srvs/Trigger service asynchronously (once it is available)."""
+
+    def trigger_available(self, service: str) -> bool:
+        """Whether ``service`` has been found, so that the call is on its way."""
 
     def trigger_result(self, service: str) -> tuple[bool, str] | None:
         """(success, message) of the last call to ``service``, ``None`` while pending."""
@@ -308,13 +312,13 @@ class RerouteExecutor(SkillExecutor):
 
     def __init__(self, step: Step, now: float, context: SkillContext) -> None:
         super().__init__(step, now, context)
-        self.called = False
+        self.called_at: float | None = None
 
     def tick(self, now: float) -> StepUpdate:
         service = self.context.config.limits.retry_step_service
-        if not self.called:
+        if self.called_at is None:
             avoid = self.step.argument('avoid')
-            radius = self._number('radius', 1.0) or 1.0
+            radius = self._number('radius', DEFAULT_REROUTE_RADIUS)  # the schema bounds it
             center = None
             if avoid is not None and avoid.pose is not None:
                 center = (avoid.pose.x, avoid.pose.y)
@@ -323,13 +327,24 @@ class RerouteExecutor(SkillExecutor):
                 center = (waypoint.x, waypoint.y) if waypoint is not None else None
             if center is None:
                 return StepUpdate(StepState.FAILED, ZERO, 0.0, 'unknown area to avoid')
+            pose = self.context.pose()
+            if pose is None:
+                return StepUpdate(StepState.RUNNING, ZERO, 0.0, 'waiting for odometry')
             x, y = center
             square = ((x - radius, y - radius), (x + radius, y - radius),
                       (x + radius, y + radius), (x - radius, y + radius))  # fmt: skip
+            if point_in_polygon(pose.x, pose.y, square):
+                # Enforcing it would latch a keep-out stop around the robot that outlives the
+                # plan: refuse instead, and let an operator or another plan move it out first.
+                return StepUpdate(
+                    StepState.FAILED, ZERO, 0.0,
+                    f'robot at ({pose.x:.2f}, {pose.y:.2f}) is inside the area to avoid '
+                    f'({radius:g} m around ({x:.2f}, {y:.2f})): move it out first',
+                )  # fmt: skip
             self.context.add_keep_out(KeepOutZone('reroute', square))
             self.context.start_trigger(service)
-            self.called = True
-        return _trigger_update(self.context, service, 'reroute')
+            self.called_at = now
+        return _trigger_update(self.context, service, 'reroute', self.called_at, now)
 
 
 class TriggerExecutor(SkillExecutor):
@@ -348,12 +363,21 @@ class TriggerExecutor(SkillExecutor):
         context.start_trigger(self.service)
 
     def tick(self, now: float) -> StepUpdate:
-        return _trigger_update(self.context, self.service, Skill(self.step.skill).name.lower())
+        what = Skill(self.step.skill).name.lower()
+        return _trigger_update(self.context, self.service, what, self.started, now)
 
 
-def _trigger_update(context: SkillContext, service: str, what: str) -> StepUpdate:
+def _trigger_update(
+    context: SkillContext, service: str, what: str, started: float, now: float
+) -> StepUpdate:
     result = context.trigger_result(service)
     if result is None:
+        timeout = context.config.limits.service_timeout
+        if not context.trigger_available(service) and now - started > timeout:
+            return StepUpdate(
+                StepState.FAILED, None, 0.0, f'{what}: service {service} not available '
+                f'within service_timeout {timeout:g} s',
+            )  # fmt: skip
         return StepUpdate(StepState.RUNNING, None, 0.5, f'{what}: waiting for {service}')
     ok, message = result
     state = StepState.SUCCEEDED if ok else StepState.FAILED

@@ -27,15 +27,8 @@ from muse_supervisor.safety.config import (
     Waypoint,
     gate_config_from_parameters,
 )
-from muse_supervisor.safety.gate import (
-    ZERO,
-    Cause,
-    GateCore,
-    GateOutput,
-    GateState,
-    Pose2D,
-    Velocity,
-)
+from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
+from muse_supervisor.safety.gate import Cause, GateCore, GateOutput, GateState
 
 LIMITS = GateLimits()
 MAX_LINEAR = LIMITS.max_linear_speed  # 0.5 m/s
@@ -70,6 +63,7 @@ class Rig:
         self.gate = GateCore(self.config, self.t)
         if self.activate:
             self.gate.activate(self.t)
+        self.gate.estop(False, self.t)  # a healthy robot: its e-stop input says released
 
     @property
     def t(self) -> float:
@@ -80,7 +74,7 @@ class Rig:
         self.k += 1
         now = self.t
         if self.heartbeat:
-            assert self.gate.heartbeat(now, now)
+            assert self.gate.heartbeat(now, now) == ''
         if self.odometry is not None:
             self.gate.odometry(self.odometry, now)
         for source, (linear, angular) in commands.items():
@@ -365,7 +359,7 @@ def test_first_update_after_source_timeout_is_zero(timeout: float) -> None:
     config = GateConfig(sources=(CommandSource('nav', 'cmd_vel_nav', 10, timeout),))
     rig = cruising(0.3, 0.0, config=config)
     later = rig.t + timeout + PERIOD
-    assert rig.gate.heartbeat(later, later)
+    assert rig.gate.heartbeat(later, later) == ''
     out = rig.gate.update(later)
     assert out.command == ZERO
     assert causes(out) == {Cause.SOURCE_STALE}
@@ -403,7 +397,7 @@ def test_delayed_heartbeat_ages_from_its_stamp_not_its_arrival() -> None:
     now = rig.t + PERIOD
     stamp = now - 0.3  # stamped 0.15 s after the last one, arrived 0.3 s late: accepted
     assert stamp > t_last
-    assert rig.gate.heartbeat(stamp, now)
+    assert rig.gate.heartbeat(stamp, now) == ''
     rig.gate.command('nav', (0.3, 0.0, 0.0), (0.0, 0.0, 0.0), now)
     out = rig.gate.update(now)
     assert out.command == Velocity(0.3, 0.0) and out.heartbeat_ok
@@ -421,7 +415,7 @@ def test_bad_heartbeats_are_refused_and_keep_the_robot_stopped(stamp: Any) -> No
     for _ in range(30):
         now = rig.t + PERIOD
         value = {'old': now - 0.6, 'future': now + 1e6}.get(stamp, stamp)
-        assert not rig.gate.heartbeat(value, now)
+        assert rig.gate.heartbeat(value, now) != ''
         out = rig.tick(nav=(0.3, 0.0))
         assert out.command == ZERO
         assert Cause.HEARTBEAT_STALE in causes(out)
@@ -627,8 +621,10 @@ def test_refused_teleop_command_stops_even_with_a_valid_nav_command() -> None:
     rig.gate.command('nav', (0.3, 0, 0), (0, 0, 0), now)
     rig.gate.heartbeat(now, now)
     out = rig.gate.update(now)
-    assert out.active_source == 'teleop'
+    # The refused source keeps control (it commands zero); while stopped nothing is forwarded.
+    assert out.active_source == ''
     assert out.command == ZERO and Cause.INVALID_COMMAND in causes(out)
+    assert any(s.detail.startswith('teleop:') for s in out.stops), out.stops
 
 
 # ----- braking-distance cap ----------------------------------------------------------------------

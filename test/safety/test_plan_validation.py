@@ -22,15 +22,12 @@ import pytest
 from muse_supervisor.domain import SKILLS, ArgumentType, NotifyRole, Skill, Tier
 from muse_supervisor.domain.vocabulary import ArgumentSpec
 from muse_supervisor.safety.config import GateConfig, GateLimits, Waypoint
+from muse_supervisor.domain.plans import Argument, Plan, PoseTarget, Step
+from muse_supervisor.safety.approvals import Approval
 from muse_supervisor.safety.plans import (
     MAX_STEP_TIMEOUT,
     MAX_STEPS,
-    Approval,
-    Argument,
-    Plan,
     PlanError,
-    PoseTarget,
-    Step,
     Verdict,
     validate_plan,
 )
@@ -234,7 +231,7 @@ def valid_arguments(skill: Skill, rng: random.Random, config: GateConfig) -> lis
         else:
             args = [random_pose(rng, 'avoid')]
         if rng.random() < 0.5:
-            args.append(num('radius', pick(rng, 0.0, 20.0)))
+            args.append(num('radius', pick(rng, 0.1, 20.0)))
     elif skill is Skill.DOCK:
         args = [text('station', rng.choice(waypoints))]
     elif skill is Skill.RESET_FAULT:

@@ -14,9 +14,10 @@ import pytest
 
 from muse_supervisor.domain import ArgumentType, Skill
 from muse_supervisor.safety.config import GateConfig, GateLimits, KeepOutZone, Waypoint
-from muse_supervisor.safety.gate import ZERO, GateCore, Pose2D, Velocity
-from muse_supervisor.safety.geometry import normalize_angle, point_in_polygon
-from muse_supervisor.safety.plans import Argument, PoseTarget, Step
+from muse_supervisor.domain.geometry import normalize_angle, point_in_polygon
+from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
+from muse_supervisor.domain.plans import Argument, PoseTarget, Step
+from muse_supervisor.safety.gate import GateCore
 from muse_supervisor.safety.skills import (
     DEFAULT_STEP_TIMEOUT,
     EXECUTORS,
@@ -56,6 +57,7 @@ class FakeContext:
     zones: list[KeepOutZone] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     results: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    unavailable: set[str] = field(default_factory=set)
     navigation: FakeNavigation | None = None
     goals: list[tuple[float, float, float, str]] = field(default_factory=list)
 
@@ -73,6 +75,9 @@ class FakeContext:
 
     def start_trigger(self, service: str) -> None:
         self.started.append(service)
+
+    def trigger_available(self, service: str) -> bool:
+        return service not in self.unavailable
 
     def trigger_result(self, service: str) -> tuple[bool, str] | None:
         return self.results.get(service)
@@ -244,6 +249,7 @@ def test_navigate_through_the_gate_arrives() -> None:
     """The executor's commands pass the gate's rules (ramps, caps) and still arrive."""
     gate = GateCore(CONFIG, T0)
     gate.activate(T0)
+    gate.estop(False, T0)
     context = FakeContext(current=Pose2D(0.0, 0.0, math.pi))
     sim = Sim(context, yaw=math.pi)
     executor, _ = start(Skill.NAVIGATE_TO, text('target', 'dock_1'), context=context)
@@ -447,7 +453,7 @@ def test_default_service_names() -> None:
     [
         (pose_arg('avoid', 3.0, 4.0), 0.5, (3.0, 4.0), 0.5),
         (text('avoid', 'dock_1'), None, (2.0, 1.0), 1.0),  # default radius 1 m
-        (pose_arg('avoid', -1.0, 0.0), 2.5, (-1.0, 0.0), 2.5),
+        (pose_arg('avoid', -4.0, 0.0), 2.5, (-4.0, 0.0), 2.5),
     ],
 )
 def test_reroute_adds_a_keep_out_zone_and_asks_for_a_retry(
@@ -471,6 +477,38 @@ def test_reroute_adds_a_keep_out_zone_and_asks_for_a_retry(
     assert executor.tick(T0 + 2 * DT).state is StepState.SUCCEEDED
 
 
+@pytest.mark.parametrize('radius', [None, 0.5, 20.0])
+def test_reroute_around_the_robot_itself_fails_and_changes_nothing(radius: float | None) -> None:
+    """Fails before the fix: the zone was added around the robot, latching a keep-out stop
+    that outlived the plan (and ``or 1.0`` read a radius of 0 as 1 m)."""
+    args = (pose_arg('avoid', 0.3, -0.2),) + (() if radius is None else (num('radius', radius),))
+    executor, context = start(Skill.REROUTE, *args)
+    update = executor.tick(T0)
+    assert update.state is StepState.FAILED and update.command == ZERO
+    assert 'inside the area to avoid' in update.text, update.text
+    assert context.zones == [] and context.started == []
+
+
+def test_reroute_waits_for_odometry_before_deciding() -> None:
+    executor, context = start(Skill.REROUTE, pose_arg('avoid', 3.0, 0.0))
+    context.current = None
+    assert executor.tick(T0).state is StepState.RUNNING
+    assert context.zones == []
+    context.current = Pose2D(0.0, 0.0, 0.0)
+    assert executor.tick(T0 + DT).state is StepState.RUNNING
+    assert len(context.zones) == 1
+
+
+def test_trigger_step_fails_when_its_service_never_appears() -> None:
+    """Waits in the step's own (gate) time, not in wall time: fails after service_timeout."""
+    context = FakeContext(unavailable={'retry_step'})
+    executor, _ = start(Skill.RETRY_STEP, context=context)
+    timeout = context.config.limits.service_timeout
+    assert executor.tick(T0 + timeout - DT).state is StepState.RUNNING
+    update = executor.tick(T0 + timeout + DT)
+    assert update.state is StepState.FAILED and 'not available' in update.text
+
+
 def test_reroute_around_an_unknown_area_fails_and_changes_nothing() -> None:
     executor, context = start(Skill.REROUTE, text('avoid', 'nowhere'))
     update = executor.tick(T0)
@@ -482,6 +520,7 @@ def test_reroute_zone_is_enforced_by_the_gate() -> None:
     """The zone reroute adds stops motion toward it, and ends with the plan."""
     gate = GateCore(CONFIG, T0)
     gate.activate(T0)
+    gate.estop(False, T0)
     executor, context = start(Skill.REROUTE, pose_arg('avoid', 1.5, 0.0), num('radius', 0.5))
     executor.tick(T0)
     gate.set_plan_running(True, T0)

@@ -1,4 +1,4 @@
-"""Small planar geometry for keep-out zones and the built-in controllers."""
+"""Small planar geometry shared by every part: zones, controllers, the simulator's world."""
 
 from __future__ import annotations
 
