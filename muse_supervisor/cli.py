@@ -1,30 +1,39 @@
-"""``muse-supervisor``: start and inspect the stack where ``ros2 launch`` is not available.
+"""The ``muse-supervisor`` command: start, inspect and drive the stack without ``ros2 launch``.
 
     muse-supervisor up [--namespace robot_1 ...] [--only safety_gate ...] [--duration 30]
     muse-supervisor plan [--namespace robot_1 ...]
+    muse-supervisor teleop [--namespace robot_1] [--linear 0.2 --duration 3]
 
 ``up`` starts the nodes from the stack declaration (the same one the launch file uses), waits
 until every node reports the lifecycle state ``active``, prints what runs, and keeps the stack up
-until Ctrl-C (or ``--duration`` seconds). A node that dies stops the whole stack with status 1.
+until Ctrl-C, SIGTERM or SIGHUP (or ``--duration`` seconds). A node that dies stops the whole
+stack with status 1. ``teleop`` publishes the supervisor heartbeat and velocity commands on the
+gate's teleop source, so the gate can be driven by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
+import math
 import os
-import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from muse_supervisor.stack import PACKAGE, NodeLaunch, StackError, launch_plan
-from muse_supervisor.stack.launcher import StackProcesses, find_executable, start
+from muse_supervisor.stack import PACKAGE, STACK, NodeLaunch, StackError, fleet_plan
+from muse_supervisor.stack.duplicates import clash_message, clashes
+from muse_supervisor.stack.launcher import NodeProcess, StackProcesses, find_executable, start
+from muse_supervisor.stack.signals import init_ros
+from muse_supervisor.teleop.core import Limits, Steps, TeleopError, Velocity
 
-DEMO_NOTE = (
-    'note: the end-to-end demo (incident -> plans -> approval -> gated execution) does not '
-    'exist yet; this starts the stack with the nodes that exist: the safety gate, and '
-    'skeletons of the others.'
+DESCRIPTION = 'start, inspect and drive the muse_supervisor stack without ros2 launch'
+# How long `up` listens to the graph for nodes that already carry the stack's names.
+DISCOVERY_SETTLE = 2.0
+EPILOG = (
+    'Parameter files: the installed share/muse_supervisor/config unless --config-dir is given; '
+    "./run.sh reinstalls the clone's config/ before it starts the stack."
 )
 
 
@@ -47,14 +56,34 @@ def default_config_dir() -> Path:
     )
 
 
+def _number(expected: str, accept: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: a finite number that ``accept`` allows, else a usage error."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f'expected {expected}, got {text!r}')
+        return value
+
+    return convert
+
+
+_positive_seconds = _number('a positive number of seconds', lambda v: v > 0)
+_positive = _number('a positive number', lambda v: v > 0)
+_finite = _number('a number', lambda v: True)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='muse-supervisor', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='muse-supervisor', description=DESCRIPTION)
     commands = parser.add_subparsers(dest='command', required=True)
     for name, text in (
         ('up', 'start the stack and keep it running'),
-        ('plan', 'print the processes `up` would start, with their ROS arguments'),
+        ('plan', 'print the processes "up" would start, with their ROS arguments'),
     ):
-        command = commands.add_parser(name, help=text, description=text)
+        command = commands.add_parser(name, help=text, description=text, epilog=EPILOG)
         command.add_argument(
             '--namespace',
             action='append',
@@ -62,93 +91,203 @@ def _parser() -> argparse.ArgumentParser:
             help='robot namespace; repeat for a fleet (one stack per robot). Default: /',
         )
         command.add_argument(
-            '--only', action='append', default=[], help='start only this node (repeatable)'
+            '--only',
+            action='append',
+            default=[],
+            choices=[node.name for node in STACK],
+            metavar='NODE',
+            help='start only this node (repeatable): ' + ', '.join(n.name for n in STACK),
         )
         command.add_argument('--config-dir', type=Path, help='folder of the parameter files')
     up = commands.choices['up']
-    up.add_argument('--duration', type=float, help='stop after this many seconds')
+    up.add_argument('--duration', type=_positive_seconds, help='stop after this many seconds')
     up.add_argument(
         '--startup-timeout',
-        type=float,
+        type=_positive_seconds,
         default=30.0,
         help='seconds to wait for every node to become active (default 30)',
     )
+    _teleop_parser(commands)
     return parser
 
 
-def _resolve(args: argparse.Namespace) -> list[NodeLaunch]:
-    config_dir = args.config_dir or default_config_dir()
-    plan: list[NodeLaunch] = []
-    for namespace in args.namespace or ['']:
-        plan += launch_plan(config_dir, namespace, only=tuple(args.only))
-    return plan
+def _teleop_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = 'drive the safety gate by hand: heartbeat plus velocity commands'
+    teleop = commands.add_parser(
+        'teleop',
+        help=text,
+        description=(
+            f'{text}. Publishes the supervisor heartbeat on <namespace>/heartbeat and commands on '
+            "the gate's teleop source <namespace>/cmd_vel_teleop, 20 times a second. With a "
+            'terminal and no --linear/--angular it reads keys; otherwise it sends the given '
+            'command for --duration seconds (or until Ctrl-C), then zero.'
+        ),
+    )
+    teleop.add_argument('--namespace', default='', help='robot namespace of the gate. Default: /')
+    teleop.add_argument(
+        '--topic', default='cmd_vel_teleop', help='command source topic (default cmd_vel_teleop)'
+    )
+    teleop.add_argument('--linear', type=_finite, help='forward speed to send, m/s (scripted)')
+    teleop.add_argument('--angular', type=_finite, help='turn rate to send, rad/s (scripted)')
+    teleop.add_argument('--duration', type=_positive_seconds, help='stop after this many seconds')
+    teleop.add_argument(
+        '--heartbeat-only',
+        action='store_true',
+        help='send the heartbeat and no commands (lets another source, e.g. Nav2, drive)',
+    )
+    teleop.add_argument(
+        '--max-linear',
+        type=_positive,
+        default=0.5,
+        help='largest forward speed, m/s (default 0.5, the shipped gate limit)',
+    )
+    teleop.add_argument(
+        '--max-angular',
+        type=_positive,
+        default=1.0,
+        help='largest turn rate, rad/s (default 1.0, the shipped gate limit)',
+    )
+    teleop.add_argument(
+        '--linear-step', type=_positive, default=0.05, help='m/s per key press (default 0.05)'
+    )
+    teleop.add_argument(
+        '--angular-step', type=_positive, default=0.2, help='rad/s per key press (default 0.2)'
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``muse-supervisor`` command."""
     args = _parser().parse_args(argv)
     try:
-        plan = _resolve(args)
+        if args.command == 'teleop':
+            return _teleop(args)
+        config_dir = args.config_dir or default_config_dir()
+        plan = fleet_plan(config_dir, args.namespace, only=tuple(args.only))
         if args.command == 'plan':
             prefixes = ament_prefixes()
             for node in plan:
                 exe = find_executable(prefixes, PACKAGE, node.declaration.executable)
                 print(' '.join([str(exe), *node.ros_arguments()]))
             return 0
+        print(_banner(plan), flush=True)
+        print(_config_note(config_dir, given=args.config_dir is not None), flush=True)
         return _up(plan, args.startup_timeout, args.duration)
-    except StackError as error:
+    except (StackError, TeleopError) as error:
         print(f'muse-supervisor: error: {error}', file=sys.stderr)
         return 2
+
+
+def _nodes(count: int) -> str:
+    return f'{count} node' if count == 1 else f'{count} nodes'
+
+
+def _banner(plan: list[NodeLaunch]) -> str:
+    names = sorted({node.declaration.name for node in plan})
+    robots = sorted({node.namespace for node in plan})
+    if len(names) == len(STACK):
+        what = 'the safety gate, and skeletons (lifecycle and parameters only) of the others'
+    else:
+        what = ', '.join(names)
+    return (
+        f'muse-supervisor: starting {_nodes(len(plan))} ({what}) for '
+        f'{len(robots)} robot namespace(s): {", ".join(robots)}\n'
+        'note: the end-to-end demo (incident -> plans -> approval -> gated execution) does not '
+        'exist yet; nothing publishes the supervisor heartbeat, so the gate holds the robot '
+        'stopped until `muse-supervisor teleop` (or the future reasoner) does'
+    )
+
+
+def _config_note(config_dir: Path, *, given: bool) -> str:
+    """Which parameter files the stack uses, and whether the clone's differ from them."""
+    note = f'muse-supervisor: parameter files from {config_dir}'
+    clone = Path.cwd() / 'config'
+    if given or not (Path.cwd() / 'package.xml').is_file() or not clone.is_dir():
+        return note
+    if clone.resolve() == config_dir.resolve():
+        return note
+    differ = [
+        path.name
+        for path in sorted(clone.glob('*.yaml'))
+        if not (config_dir / path.name).is_file()
+        or not filecmp.cmp(path, config_dir / path.name, shallow=False)
+    ]
+    if differ:
+        note += (
+            f'\nnote: ./config/{{{",".join(differ)}}} differ from these installed copies and are '
+            'not used: ./run.sh reinstalls them, or pass --config-dir config'
+        )
+    return note
 
 
 def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.signals import SignalHandlerOptions
 
-    from muse_supervisor.stack.readiness import lifecycle_states
+    from muse_supervisor.stack.readiness import lifecycle_states, nodes_on_graph
 
-    print(DEMO_NOTE, flush=True)
     prefixes = ament_prefixes()
-    stopping = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    # rclpy's own handlers would shut its context down under us; ours stop the stack in order.
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    stack = start(plan, lambda exe: find_executable(prefixes, PACKAGE, exe))
+    executables = {
+        node.declaration.executable: find_executable(
+            prefixes, PACKAGE, node.declaration.executable
+        )
+        for node in plan
+    }
+    # SIGHUP (terminal or SSH session closed) stops the stack like Ctrl-C.
+    stopping = init_ros()
     observer = rclpy.create_node('muse_supervisor_up')
     executor = SingleThreadedExecutor()
     executor.add_node(observer)
+    stack = StackProcesses()
+
+    def spin_once(timeout: float) -> None:
+        executor.spin_once(timeout_sec=timeout)
+
     try:
+        names = [node.fully_qualified_name for node in plan]
+        running = clashes(names, nodes_on_graph(observer, DISCOVERY_SETTLE, spin_once))
+        if running:
+            domain = os.environ.get('ROS_DOMAIN_ID', '0')
+            print(f'muse-supervisor: error: {clash_message(running, domain)}', file=sys.stderr)
+            return 2
+        if stopping:
+            return 0
+        stack = start(plan, executables.__getitem__)
         states = lifecycle_states(
             observer,
-            [node.fully_qualified_name for node in plan],
+            names,
             startup_timeout,
-            spin_once=lambda timeout: executor.spin_once(timeout_sec=timeout),
+            spin_once=spin_once,
             keep_waiting=lambda: not stopping and not stack.exited(),
         )
+        exited = stack.exited()
+        for node, status in exited:
+            states[node.name] = f'exited ({status})'
         _print_table(stack, states)
         if stopping:
             return 0
-        if _report_exits(stack) or any(label != 'active' for label in states.values()):
+        if exited:
+            _report_exits(exited)
+            return 1
+        inactive = {name: label for name, label in states.items() if label != 'active'}
+        if inactive:
             print(
                 f'muse-supervisor: error: not every node became active within '
-                f'{startup_timeout:.0f} s; stopping the stack',
+                f'{startup_timeout:g} s: '
+                + ', '.join(f'{name} ({label})' for name, label in inactive.items())
+                + '; stopping the stack',
                 file=sys.stderr,
             )
             return 1
         until = 'Ctrl-C' if duration is None else f'{duration:g} s have passed'
         print(
-            f'muse-supervisor: stack is up ({len(plan)} nodes); running until {until}', flush=True
+            f'muse-supervisor: stack is up ({_nodes(len(plan))}); running until {until}',
+            flush=True,
         )
-        end = time.monotonic() + duration if duration is not None else float('inf')
+        end = time.monotonic() + duration if duration is not None else math.inf
         while not stopping and time.monotonic() < end:
-            if _report_exits(stack):
+            exited = stack.exited()
+            if exited:
+                _report_exits(exited)
                 return 1
             time.sleep(0.2)
         return 0
@@ -156,19 +295,20 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
         executor.shutdown()
         observer.destroy_node()
         rclpy.try_shutdown()
-        stack.stop()
-        print('muse-supervisor: stack stopped', flush=True)
+        if stack.nodes:
+            stack.stop()
+            print('muse-supervisor: stack stopped', flush=True)
 
 
-def _report_exits(stack: StackProcesses) -> bool:
-    exited = stack.exited()
+def _report_exits(exited: list[tuple[NodeProcess, int]]) -> None:
     for node, status in exited:
+        reason = node.reason()
         print(
-            f'muse-supervisor: error: node {node.name} exited with status {status}; '
-            'stopping the stack',
+            f'muse-supervisor: error: node {node.name} exited with status {status}'
+            + (f': {reason}' if reason else ' (its log above says why)')
+            + '; stopping the stack',
             file=sys.stderr,
         )
-    return bool(exited)
 
 
 def _print_table(stack: StackProcesses, states: dict[str, str]) -> None:
@@ -179,6 +319,32 @@ def _print_table(stack: StackProcesses, states: dict[str, str]) -> None:
             f'{node.launch.declaration.role}',
             flush=True,
         )
+
+
+def _teleop(args: argparse.Namespace) -> int:
+    from muse_supervisor.stack.declaration import normalize_namespace
+    from muse_supervisor.teleop.node import TeleopOptions, keyboard_or_none, run
+
+    limits = Limits(args.max_linear, args.max_angular)
+    command = None
+    if args.linear is not None or args.angular is not None:
+        command = limits.check(Velocity(args.linear or 0.0, args.angular or 0.0))
+    keyboard = keyboard_or_none()
+    if command is None and not args.heartbeat_only and keyboard is None:
+        raise TeleopError(
+            'no terminal to read keys from: pass --linear and/or --angular (and --duration) '
+            'to send a fixed command, or --heartbeat-only'
+        )
+    options = TeleopOptions(
+        namespace=normalize_namespace(args.namespace),
+        topic=args.topic,
+        limits=limits,
+        steps=Steps(args.linear_step, args.angular_step),
+        command=command,
+        duration=args.duration,
+        heartbeat_only=args.heartbeat_only,
+    )
+    return run(options, keyboard if command is None else None)
 
 
 if __name__ == '__main__':

@@ -6,7 +6,16 @@ from muse_supervisor.stack.declaration import (
     NodeDeclaration,
     NodeLaunch,
     StackError,
+    fleet_plan,
     launch_plan,
 )
 
-__all__ = ['PACKAGE', 'STACK', 'NodeDeclaration', 'NodeLaunch', 'StackError', 'launch_plan']
+__all__ = [
+    'PACKAGE',
+    'STACK',
+    'NodeDeclaration',
+    'NodeLaunch',
+    'StackError',
+    'fleet_plan',
+    'launch_plan',
+]

@@ -142,6 +142,33 @@ def launch_plan(
     return plan
 
 
+def fleet_plan(
+    config_dir: Path,
+    namespaces: list[str],
+    *,
+    only: tuple[str, ...] = (),
+    autostart: bool = True,
+) -> list[NodeLaunch]:
+    """Resolve the stack for each robot namespace of a fleet (none given: the root namespace).
+
+    Two spellings of one namespace (``robot_1`` and ``/robot_1``) name one robot twice, which
+    would start two nodes under each name: refused.
+    """
+    seen: dict[str, str] = {}
+    for given in namespaces or ['']:
+        resolved = normalize_namespace(given)
+        if resolved in seen:
+            raise StackError(
+                f'robot namespace {resolved} is given twice (as {seen[resolved]!r} and '
+                f'{given!r}); give each robot once'
+            )
+        seen[resolved] = given
+    plan: list[NodeLaunch] = []
+    for namespace in seen:
+        plan += launch_plan(config_dir, namespace, only=only, autostart=autostart)
+    return plan
+
+
 def normalize_namespace(namespace: str) -> str:
     """Return ``namespace`` as an absolute ROS namespace (``''`` -> ``/``), or raise."""
     stripped = namespace.strip().strip('/')

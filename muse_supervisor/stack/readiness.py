@@ -1,4 +1,4 @@
-"""Ask the started nodes, over ROS, for their lifecycle state until all are active.
+"""What ``up`` asks the ROS graph: which nodes already run, and whether the started ones are up.
 
 A process that runs is not yet a node that works: the stack counts as up only when every node
 answers ``get_state`` with ``active``.
@@ -53,3 +53,22 @@ def lifecycle_states(
         for client in clients.values():
             node.destroy_client(client)
     return states
+
+
+def nodes_on_graph(node: Node, settle: float, spin_once: Callable[[float], None]) -> set[str]:
+    """The fully qualified names of the nodes discovered within ``settle`` seconds.
+
+    Discovery has no end to wait for, so this listens for ``settle`` seconds (enough for the
+    participants of one host to announce themselves) and returns every name seen, ``node``'s
+    own excepted.
+    """
+    seen: set[str] = set()
+    deadline = time.monotonic() + settle
+    while True:
+        for name, namespace in node.get_node_names_and_namespaces():
+            seen.add(f'{namespace.rstrip("/")}/{name}')
+        if time.monotonic() >= deadline:
+            break
+        spin_once(0.1)
+    seen.discard(node.get_fully_qualified_name())
+    return seen
