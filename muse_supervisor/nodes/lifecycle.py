@@ -1,29 +1,81 @@
 """The lifecycle base every node of the stack shares, and the process entry point that runs it.
 
 Every node is a managed (lifecycle) node: parameters are declared at construction, read and
-validated in ``on_configure`` (an invalid configuration refuses to configure, with the reason in
-the log), and work starts only in ``on_activate``. With ``autostart:=true`` a node configures and
-activates itself, for stacks started without a lifecycle manager.
+validated in ``on_configure``, and work starts only in ``on_activate``. With ``autostart:=true``
+a node configures and activates itself, for stacks started without a lifecycle manager; without
+it, the node says every few seconds that it waits, unconfigured, for one.
+
+A node refuses to configure (and with ``autostart`` its process exits with status 1), with the
+reason in the log, when its parameters are wrong in any way ROS itself would let pass:
+
+- a parameter file given with ``--params-file`` none of whose sections applies to the node
+  (a mistyped node key: the node would run on defaults);
+- an override (file or ``-p``) that names no declared parameter (a misspelt name: ROS ignores
+  it, and the parameter keeps its default);
+- a value of the wrong type or out of range (each refusal names the parameter, the value and
+  what was expected).
+
+Once configured it logs, on one line, every parameter's value and where it came from.
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import rclpy
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
+from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.signals import SignalHandlerOptions
+from rclpy.utilities import get_default_context
 
-from muse_supervisor.params import ConfigError
-from muse_supervisor.params.ros import declare_config
+from muse_supervisor.params import ConfigError, param
+from muse_supervisor.params.files import (
+    ParamsFile,
+    command_line_parameters,
+    file_values,
+    params_file_paths,
+    read_params_file,
+    sections_error,
+)
+from muse_supervisor.params.ros import declare_config, parameter_overrides
+from muse_supervisor.params.spec import unknown_parameters
 
 ConfigT = TypeVar('ConfigT')
+
+# The arguments each context was initialised with (rclpy keeps no copy of them): run() records
+# them, so that a node can read the --params-file paths that apply to it.
+_CONTEXT_ARGUMENTS: weakref.WeakKeyDictionary[Context, tuple[str, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+REMINDER_PERIOD = 10.0  # s between "waiting for a lifecycle manager" warnings
+_QUIET_PARAMETERS = frozenset({'start_type_description_service'})  # rclpy's, never of interest
+
+
+def remember_arguments(context: Context, args: Sequence[str]) -> None:
+    """Record the arguments ``context`` was initialised with (``run`` does this)."""
+    _CONTEXT_ARGUMENTS[context] = tuple(args)
+
+
+@dataclass(frozen=True)
+class LifecycleParameters:
+    """The parameters every node has, whatever its own configuration."""
+
+    autostart: bool = param(
+        False, 'Configure and activate at start-up, without a lifecycle manager; a process '
+        'whose autostart fails exits with status 1.',
+    )  # fmt: skip
 
 
 class SupervisorNode(LifecycleNode, Generic[ConfigT]):
@@ -38,34 +90,149 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
 
     def __init__(self, node_name: str, parameters: type[Any], **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        self.declare_parameter('autostart', False)
+        # Arguments that apply to this node: its own, and its context's unless it ignores them.
+        own = list(kwargs.get('cli_args') or [])
+        shared = (
+            _CONTEXT_ARGUMENTS.get(self.context, ())
+            if kwargs.get('use_global_arguments', True)
+            else ()
+        )
+        self._arguments = [*shared, *own]
+        self._read_lifecycle = declare_config(self, LifecycleParameters)
         self._read_parameters = declare_config(self, parameters)
         self.config: ConfigT | None = None
         self._failure: BaseException | None = None
+        self._lifecycle_state = 'unconfigured'
+        self._configure_refused = False
+        self._reminded_at = -math.inf
+        # Steady time: under use_sim_time with no /clock yet, a ROS-time timer would never fire.
+        self._reminder = self.create_timer(
+            1.0, self._remind, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
 
     def load_config(self) -> ConfigT:
         """Read and validate the configuration; raise ConfigError when it is invalid."""
         return cast(ConfigT, self._read_parameters())
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Read and validate the parameters; refuse to configure when they are invalid."""
+        """Check where the parameters came from, read and validate them; refuse when invalid.
+
+        Every problem found is reported in one error line: a parameter file that does not apply
+        to this node, overrides naming no declared parameter, and invalid values.
+        """
+        errors = self.parameter_source_errors()
         try:
+            self._read_lifecycle()
             self.config = self.load_config()
         except ConfigError as error:
-            self.get_logger().error(f'invalid configuration, not configuring: {error}')
+            errors.append(str(error))
+        if errors:
+            self.config = None
+            self._configure_refused = True
+            self.get_logger().error(f'invalid configuration, not configuring: {"; ".join(errors)}')
             return TransitionCallbackReturn.FAILURE
+        self._configure_refused = False
+        self._lifecycle_state = 'inactive'
+        self.get_logger().info(f'parameters: {self.parameter_summary()}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start work; a skeleton says what it does not do yet."""
+        self._lifecycle_state = 'active'
+        self._reminder.cancel()
         if self.still_to_come:
             self.get_logger().info(f'active (skeleton; still to come: {self.still_to_come})')
         return super().on_activate(state)
 
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop work; remind, as while unconfigured, that the node waits to be activated."""
+        self._lifecycle_state = 'inactive'
+        self._reminded_at = -math.inf
+        self._reminder.reset()
+        return super().on_deactivate(state)
+
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Forget the configuration so the next configure reads it afresh."""
         self.config = None
+        self._lifecycle_state = 'unconfigured'
         return TransitionCallbackReturn.SUCCESS
+
+    # ----- where the parameters came from -----------------------------------------------------
+    def _params_files(self) -> list[ParamsFile]:
+        files = []
+        for path in params_file_paths(self._arguments):
+            try:
+                files.append(read_params_file(path))
+            except ConfigError:
+                continue  # rcl read it at start-up; a file changed since is not this check's
+        return files
+
+    def _origins(self) -> dict[str, str]:
+        """Parameter name -> where its override came from (a file's path, or the command line)."""
+        origin = file_values(self._params_files(), self.get_fully_qualified_name())
+        for name in command_line_parameters(self._arguments, self.get_name()):
+            origin[name] = 'the command line'
+        return origin
+
+    def parameter_source_errors(self) -> list[str]:
+        """What is wrong with where the parameters come from, ROS having let it pass silently.
+
+        A ``--params-file`` none of whose sections applies to this node, and every override
+        (file, ``-p``, constructor) that names no declared parameter.
+        """
+        errors = []
+        wrong_file = sections_error(self._params_files(), self.get_fully_qualified_name())
+        if wrong_file:
+            errors.append(wrong_file)
+        declared = self.list_parameters([], 0).names
+        errors += unknown_parameters(declared, parameter_overrides(self), self._origins())
+        return errors
+
+    def parameter_summary(self) -> str:
+        """Every parameter's value and where it came from: ``rate_hz=20.0 (default), ...``."""
+        overrides = parameter_overrides(self)
+        origin = self._origins()
+        parts = []
+        for name in self.list_parameters([], 0).names:
+            if name in _QUIET_PARAMETERS:
+                continue
+            if name not in overrides:
+                source = 'default'
+            elif origin.get(name) == 'the command line':
+                source = 'command line'
+            elif name in origin:
+                source = 'file'
+            else:
+                source = 'override'
+            parts.append(f'{name}={_format_value(self.get_parameter(name).value)} ({source})')
+        return ', '.join(parts)
+
+    # ----- waiting for a lifecycle manager -----------------------------------------------------
+    def _remind(self) -> None:
+        """Warn, every REMINDER_PERIOD, while the node is not active: it does nothing yet."""
+        if self._lifecycle_state == 'active':
+            self._reminder.cancel()
+            return
+        now = time.monotonic()
+        if now - self._reminded_at < REMINDER_PERIOD:
+            return
+        self._reminded_at = now
+        self.get_logger().warn(self.waiting_message())
+
+    def waiting_message(self) -> str:
+        """What the node waits for while not active, and what to do about it."""
+        if self._lifecycle_state == 'inactive':
+            return (
+                'inactive: configured, waiting for a lifecycle manager to activate me; not '
+                'doing my work until then'
+            )
+        refused = ' (my last configure was refused: see the error above)' * bool(
+            self._configure_refused
+        )
+        return (
+            'unconfigured: waiting for a lifecycle manager to configure and activate me (or '
+            f'start with -p autostart:=true); publishing nothing until then{refused}'
+        )
 
     @staticmethod
     def make_executor() -> Executor:
@@ -92,8 +259,12 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
 
     @property
     def autostart(self) -> bool:
-        """Whether the node should configure and activate itself after start-up."""
-        return bool(self.get_parameter('autostart').value)
+        """Whether the node should configure and activate itself after start-up.
+
+        Anything but ``false`` counts: ``autostart:=yes`` (a string) then fails to configure,
+        saying why, instead of leaving the node waiting in silence.
+        """
+        return self.get_parameter('autostart').value is not False
 
 
 def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None = None) -> int:
@@ -105,10 +276,9 @@ def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None
     when a callback, or a thread of the node's own (:meth:`SupervisorNode.fail`), raises; the
     error then ends the process with a traceback and a non-zero status.
     """
-    rclpy.init(
-        args=list(args) if args is not None else sys.argv,
-        signal_handler_options=SignalHandlerOptions.NO,
-    )
+    argv = list(args) if args is not None else sys.argv
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    remember_arguments(get_default_context(), argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -145,3 +315,14 @@ def _autostart(node: SupervisorNode[Any]) -> bool:
             node.get_logger().fatal(f'autostart: {name} failed; exiting')
             return False
     return True
+
+
+def _format_value(value: Any) -> str:
+    """A parameter value as a YAML file writes it: true, 0.5, 'auto', [0.0, 1.0]."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (int, float)) or value is None:
+        return str(value)
+    return '[' + ', '.join(_format_value(item) for item in value) + ']'
