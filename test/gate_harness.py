@@ -143,7 +143,9 @@ class Robot:
         node.create_subscription(
             OperatorNotice, 'operator_notices', self._append(self.notices), 10
         )
-        self.estop_pub = node.create_publisher(Bool, 'estop', 10)
+        # A latched e-stop input that says released: the gate counts an e-stop it has not
+        # heard since start as engaged.
+        self.estop_pub = node.create_publisher(Bool, 'estop', latched)
         self.person_pub = node.create_publisher(Bool, 'person_in_zone', 10)
         self.proposal_pub = node.create_publisher(RecoveryProposal, 'recovery_proposals', latched)
         self.heartbeat_pub = node.create_publisher(Header, 'heartbeat', 10)
@@ -155,6 +157,7 @@ class Robot:
         for service in ('resume_mission', 'retry_step'):
             node.create_service(Trigger, service, self._trigger(service))
         self._Twist, self._Header, self._Odometry, self._Bool = Twist, Header, Odometry, Bool
+        self.estop(False)
         node.create_timer(0.05, self._on_heartbeat_timer)
         node.create_timer(0.02, self._on_sim_timer)
         # Single-threaded, like the gate: rclpy 7.1's MultiThreadedExecutor can stall for a

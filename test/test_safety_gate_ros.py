@@ -29,6 +29,7 @@ from gate_harness import (
 from muse_supervisor.action import ExecutePlan
 from muse_supervisor.msg import GateStatus, PlanStep, RecoveryPlan, RecoveryProposal, SkillArgument
 from muse_supervisor.msg import StopReason as StopReasonMsg
+from muse_supervisor.nodes.conversions import plan_from_msg
 from muse_supervisor.srv import ApprovePlan
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -279,7 +280,10 @@ def test_tier_c_plan_runs_only_with_an_approval_of_exactly_that_plan(robot: Robo
     assert robot.triggered == []
 
     approve = ApprovePlan.Request(
-        operator_id='op-3', plan_id='plan-c', decision=ApprovePlan.Request.DECISION_APPROVE
+        operator_id='op-3',
+        plan_id='plan-c',
+        plan_digest=plan_from_msg(plan).digest(),
+        decision=ApprovePlan.Request.DECISION_APPROVE,
     )
     unknown = robot.call(ApprovePlan, 'approve_plan', approve)
     assert not unknown.accepted and 'unknown plan' in unknown.message

@@ -46,7 +46,8 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
-from rclpy.clock import Clock, ClockType
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
@@ -205,7 +206,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start forwarding valid commands: the next line says what holds the robot, if anything."""
+        """Start forwarding valid commands; the next log line says what holds the robot, if any."""
         with self._lock:
             assert self._core is not None
             self._core.activate(self._now())
@@ -254,7 +255,10 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
 
         def subscribe(msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> None:
             made.append(
-                (self.destroy_subscription, self.create_subscription(msg_type, topic, callback, qos))
+                (
+                    self.destroy_subscription,
+                    self.create_subscription(msg_type, topic, callback, qos),
+                )
             )
 
         stop_path = _StopPath(self)
@@ -471,7 +475,9 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
     def _on_guard(self) -> None:
         """Check that the gate's own publisher is the only one on every actuator topic."""
         publishers = {
-            topic: [(i.node_namespace, i.node_name) for i in self.get_publishers_info_by_topic(topic)]
+            topic: [
+                (i.node_namespace, i.node_name) for i in self.get_publishers_info_by_topic(topic)
+            ]
             for topic in self._actuator_topics
         }
         own = (self.get_namespace(), self.get_name())

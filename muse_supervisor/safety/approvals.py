@@ -14,6 +14,7 @@ import enum
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.safety.config import GateLimits
@@ -136,8 +137,8 @@ class ApprovalBook:
         if age > self._timeout or age < 0.0:
             return (
                 f'the approval of plan {plan.id} by {approval.operator_id} expired '
-                f'{age - self._timeout:.1f} s ago (approvals last {self._timeout:g} s): approve it '
-                'again'
+                f'{age - self._timeout:.1f} s ago (approvals last {self._timeout:g} s): '
+                'approve it again'
             )
         if approval.digest != plan.digest():
             return (
@@ -155,6 +156,9 @@ class ApprovalBook:
             _bound(self._used, self._max_approvals)
 
 
-def _bound(book: OrderedDict[str, object], size: int) -> None:
+_Entry = TypeVar('_Entry')
+
+
+def _bound(book: OrderedDict[str, _Entry], size: int) -> None:
     while len(book) > size:
         book.popitem(last=False)

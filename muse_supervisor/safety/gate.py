@@ -691,7 +691,7 @@ def range_to_distance(reading: float, min_range: float, max_range: float) -> flo
     does not see beyond). NaN, other readings outside ``[min_range, max_range]`` and a sensor
     whose own limits make no sense are invalid.
     """
-    limits_ok = math.isfinite(min_range) and math.isfinite(max_range) and 0 <= min_range
+    limits_ok = math.isfinite(min_range) and math.isfinite(max_range) and min_range >= 0
     if not limits_ok or min_range > max_range or math.isnan(reading):
         return None
     if reading == -math.inf:

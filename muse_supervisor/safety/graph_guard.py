@@ -29,7 +29,7 @@ def rogue_publishers(
             remaining.remove(own)  # the gate's own publisher: exactly one endpoint
         for namespace, name in remaining:
             if (namespace, name) == own:
-                label = f'{_qualified(own)} (a second publisher under the gate\'s own name)'
+                label = f"{_qualified(own)} (a second publisher under the gate's own name)"
             elif not name or name == '_NODE_NAME_UNKNOWN_':
                 label = '(node not yet named)'
             else:

@@ -1,8 +1,8 @@
-"""What the gate says about itself: when ``gate_status`` goes out, what the log says, and how
-often ``cmd_vel`` may be published on input.
+"""What the gate says about itself: its status, its log, and how often it publishes on input.
 
-Kept beside the rules so the node only publishes what this decides: the log tells one story in
-the order things happen (a stop, then what it was, then motion again), one line per change.
+When ``gate_status`` goes out, what the log says, and how often ``cmd_vel`` may be published on
+input. Kept beside the rules so the node only publishes what this decides: the log tells one
+story in the order things happen (a stop, then what it was, then motion again), a line per change.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ContextManager, Protocol
+from typing import Protocol
 
 from muse_supervisor.domain import SKILLS, Skill
 from muse_supervisor.domain.motion import ZERO, Pose2D
@@ -132,7 +133,7 @@ class GateSkillContext:
     def __init__(
         self,
         core: GateCore,
-        lock: ContextManager[object],
+        lock: AbstractContextManager[object],
         services: RobotServices,
         plan_id: str,
         clock: Callable[[], float],
@@ -144,30 +145,32 @@ class GateSkillContext:
         self._clock = clock
 
     def pose(self) -> Pose2D | None:
+        """The robot's latest fresh pose (see SkillContext for these methods)."""
         with self.lock:
             return self.core.pose(self._clock())
 
-    def notice(self, kind: NoticeKind, role: str, message: str, camera: str) -> None:
+    def notice(self, kind: NoticeKind, role: str, message: str, camera: str) -> None:  # noqa: D102
         self.services.notice(kind, role, message, camera, self.plan_id, self.step_index)
 
-    def set_speed_cap(self, cap: float | None) -> None:
+    def set_speed_cap(self, cap: float | None) -> None:  # noqa: D102
         with self.lock:
             self.core.set_speed_cap(cap)
 
-    def add_keep_out(self, zone: KeepOutZone) -> None:
+    def add_keep_out(self, zone: KeepOutZone) -> None:  # noqa: D102
         with self.lock:
             self.core.add_keep_out_zone(zone)
 
-    def start_trigger(self, service: str) -> None:
+    def start_trigger(self, service: str) -> None:  # noqa: D102
         self.services.start_trigger(service)
 
-    def trigger_available(self, service: str) -> bool:
+    def trigger_available(self, service: str) -> bool:  # noqa: D102
         return self.services.trigger_available(service)
 
-    def trigger_result(self, service: str) -> tuple[bool, str] | None:
+    def trigger_result(self, service: str) -> tuple[bool, str] | None:  # noqa: D102
         return self.services.trigger_result(service)
 
     def navigate(self, x: float, y: float, yaw: float, frame: str) -> Navigation | None:
+        """Hand a goal to Nav2 (unless builtin); Nav2 drives once it accepts the goal."""
         limits = self.config.limits
         if limits.navigation_backend == 'builtin':
             return None
@@ -186,7 +189,7 @@ class PlanRunner:
     def __init__(
         self,
         core: GateCore,
-        lock: ContextManager[object],
+        lock: AbstractContextManager[object],
         plan: Plan,
         services: RobotServices,
         approvals: ApprovalBook,
@@ -261,7 +264,9 @@ class PlanRunner:
             if any(stop.cause is Cause.CLOCK_STALE for stop in self.core.stops(now)):
                 blocking = '; '.join(filter(None, (blocking, 'the gate clock has stopped')))
         if not active:
-            return Outcome(PlanError.GATE_NOT_ACTIVE, f'gate deactivated during step {index}', index)
+            return Outcome(
+                PlanError.GATE_NOT_ACTIVE, f'gate deactivated during step {index}', index
+            )
         if blocking and SKILLS[Skill(step.skill)].moves_robot:
             return Outcome(
                 PlanError.SAFETY_INVARIANT_ACTIVE, f'step {index} stopped: {blocking}', index

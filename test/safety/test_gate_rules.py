@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
 from muse_supervisor.params import ConfigError
 from muse_supervisor.safety.config import (
     CommandSource,
@@ -27,7 +28,6 @@ from muse_supervisor.safety.config import (
     Waypoint,
     gate_config_from_parameters,
 )
-from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
 from muse_supervisor.safety.gate import Cause, GateCore, GateOutput, GateState
 
 LIMITS = GateLimits()

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from muse_supervisor.domain import SKILLS, ArgumentType, NotifyRole, Skill, Tier
-from muse_supervisor.domain.vocabulary import ArgumentSpec
-from muse_supervisor.safety.config import GateConfig, GateLimits, Waypoint
 from muse_supervisor.domain.plans import Argument, Plan, PoseTarget, Step
+from muse_supervisor.domain.vocabulary import ArgumentSpec
 from muse_supervisor.safety.approvals import Approval
+from muse_supervisor.safety.config import GateConfig, GateLimits, Waypoint
 from muse_supervisor.safety.plans import (
     MAX_STEP_TIMEOUT,
     MAX_STEPS,

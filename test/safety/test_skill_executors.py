@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from muse_supervisor.domain import ArgumentType, Skill
-from muse_supervisor.safety.config import GateConfig, GateLimits, KeepOutZone, Waypoint
 from muse_supervisor.domain.geometry import normalize_angle, point_in_polygon
 from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
 from muse_supervisor.domain.plans import Argument, PoseTarget, Step
+from muse_supervisor.safety.config import GateConfig, GateLimits, KeepOutZone, Waypoint
 from muse_supervisor.safety.gate import GateCore
 from muse_supervisor.safety.skills import (
     DEFAULT_STEP_TIMEOUT,
