@@ -12,7 +12,7 @@ generated ``msg``, ``srv`` and ``action`` modules with it.
 
 from setuptools import find_packages, setup
 
-# Must match _entry_points in CMakeLists.txt; test/test_package_layout.py checks that it does.
+# Must match _entry_points in CMakeLists.txt; test/test_stack_declaration.py checks that it does.
 ENTRY_POINTS = [
     'perception_node = muse_supervisor.nodes.perception_node:main',
     'reasoner_node = muse_supervisor.nodes.reasoner_node:main',
