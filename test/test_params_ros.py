@@ -140,6 +140,26 @@ def test_value_of_the_wrong_type_is_refused_naming_the_parameter_not_a_traceback
     assert 'command_sources' not in output, output  # today's traceback named another parameter
 
 
+@pytest.mark.parametrize(
+    ('old', 'new', 'said'),
+    [
+        # A scalar where the gate expects a list: list(5) raised, and rclpy swallowed it.
+        ('command_sources: ["nav", "teleop"]', 'command_sources: 5',
+         'parameter command_sources: got 5, expected a list of names'),
+        # A list rcl itself cannot read: rclpy.init raised, with a traceback.
+        ('max_linear_speed: 0.5', 'max_linear_speed: [1, "a"]', 'cannot start: '),
+    ],
+    ids=['scalar-for-list', 'mixed-list'],
+)  # fmt: skip
+def test_value_of_another_shape_is_refused_without_a_traceback(
+    tmp_path: Path, namespace: str, started: list[_Process], old: str, new: str, said: str
+) -> None:
+    text = SHIPPED.replace(f'    {old}\n', f'    {new}\n')
+    assert text != SHIPPED
+    output = _refused(started, namespace, _write(tmp_path, text))
+    assert said in output, output
+
+
 def test_value_out_of_range_is_refused_in_plain_words(
     tmp_path: Path, namespace: str, started: list[_Process]
 ) -> None:

@@ -25,9 +25,11 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 import rclpy
@@ -126,6 +128,14 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
             self.config = self.load_config()
         except ConfigError as error:
             errors.append(str(error))
+        except Exception as error:
+            # A value of a shape the reader did not foresee: still refuse, and say where (rclpy
+            # would turn the exception into a failed transition without a word).
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            errors.append(
+                f'unexpected {type(error).__name__} while reading the parameters: {error} '
+                f'(at {frame.filename}:{frame.lineno})'
+            )
         if errors:
             self.config = None
             self._configure_refused = True
@@ -277,7 +287,11 @@ def run(node_type: Callable[[], SupervisorNode[Any]], args: Sequence[str] | None
     error then ends the process with a traceback and a non-zero status.
     """
     argv = list(args) if args is not None else sys.argv
-    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    except RuntimeError as error:  # rclpy's RCLError: a parameter file rcl cannot parse, ...
+        print(f'{Path(argv[0]).name if argv else "node"}: cannot start: {error}', file=sys.stderr)
+        return 1
     remember_arguments(get_default_context(), argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -318,11 +332,13 @@ def _autostart(node: SupervisorNode[Any]) -> bool:
 
 
 def _format_value(value: Any) -> str:
-    """A parameter value as a YAML file writes it: true, 0.5, 'auto', [0.0, 1.0]."""
+    """A parameter value as a YAML file writes it: true, 0.5, 'auto', [0.0, 1.0] (or unset)."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
     if isinstance(value, str):
         return repr(value)
-    if isinstance(value, (int, float)) or value is None:
+    if value is None:
+        return 'unset'
+    if isinstance(value, (int, float)):
         return str(value)
     return '[' + ', '.join(_format_value(item) for item in value) + ']'

@@ -167,6 +167,9 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._read_parameters()  # reports values refused at declaration
         for name in ('command_sources', 'keep_out_zones', 'waypoints', 'actuator_topics'):
             value = self.get_parameter(name).value
+            if isinstance(value, (str, bool, int, float)):  # list(5) raises, list('nav') splits
+                what = 'topics' if name == 'actuator_topics' else 'names'
+                raise ConfigError(f'parameter {name}: got {value!r}, expected a list of {what}')
             if value is not None:
                 values[name] = list(value)
         for name in self._nested:
