@@ -109,12 +109,14 @@ def launch_plan(
     *,
     only: tuple[str, ...] = (),
     autostart: bool = True,
+    use_sim_time: bool = False,
 ) -> list[NodeLaunch]:
     """Resolve the stack for one robot namespace.
 
     ``config_dir`` holds the parameter files; ``only`` restricts the stack to some node names
     (for tests and partial bring-up). Lifecycle nodes configure and activate themselves when
-    ``autostart`` is true, as no lifecycle manager runs beside them.
+    ``autostart`` is true, as no lifecycle manager runs beside them (docs/LIFECYCLE.md).
+    ``use_sim_time`` makes every node follow ``/clock``.
     """
     namespace = normalize_namespace(namespace)
     known = {node.name for node in STACK}
@@ -136,7 +138,8 @@ def launch_plan(
                 declaration=node,
                 namespace=namespace,
                 params_files=(params_file,),
-                parameters=(('autostart', autostart),),
+                parameters=(('autostart', autostart),)
+                + ((('use_sim_time', True),) if use_sim_time else ()),
             )
         )
     return plan
@@ -148,6 +151,7 @@ def fleet_plan(
     *,
     only: tuple[str, ...] = (),
     autostart: bool = True,
+    use_sim_time: bool = False,
 ) -> list[NodeLaunch]:
     """Resolve the stack for each robot namespace of a fleet (none given: the root namespace).
 
@@ -165,7 +169,9 @@ def fleet_plan(
         seen[resolved] = given
     plan: list[NodeLaunch] = []
     for namespace in seen:
-        plan += launch_plan(config_dir, namespace, only=only, autostart=autostart)
+        plan += launch_plan(
+            config_dir, namespace, only=only, autostart=autostart, use_sim_time=use_sim_time
+        )
     return plan
 
 
