@@ -3,13 +3,13 @@
 #
 #   ./run.sh [--distro jazzy|kilted] [muse-supervisor up options, e.g. --namespace robot_1]
 #
-# Runs until Ctrl-C (or --duration SECONDS). See README.md.
+# Runs until Ctrl-C (or --duration SECONDS). See README.md and docs/RUNNING.md.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-distro=${MUSE_ROS_DISTRO:-jazzy}
-case "${1:-}" in
-  --distro) distro=${2:?--distro needs a value: jazzy or kilted}; shift 2 ;;
-  --distro=*) distro=${1#--distro=}; shift ;;
-esac
+prog=run.sh
+# shellcheck source=tools/distro.sh
+. "$root/tools/distro.sh"
+take_distro "$@"
+shift "$distro_args"
 "$root/tools/setup.sh" --distro "$distro"
 exec "$root/.venv/$distro/bin/muse-supervisor" up "$@"

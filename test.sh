@@ -8,13 +8,13 @@
 # ROS_DOMAIN_ID is set; ROS logs go to a temporary folder unless ROS_LOG_DIR is set.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-distro=${MUSE_ROS_DISTRO:-jazzy}
-case "${1:-}" in
-  --distro) distro=${2:?--distro needs a value: jazzy or kilted}; shift 2 ;;
-  --distro=*) distro=${1#--distro=}; shift ;;
-esac
+prog=test.sh
+# shellcheck source=tools/distro.sh
+. "$root/tools/distro.sh"
+take_distro "$@"
+shift "$distro_args"
 "$root/tools/setup.sh" --distro "$distro" --dev
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 cd "$root"
-echo "[test $distro] $("$root/.venv/$distro/bin/python" -c 'import importlib.metadata as m; print("rclpy", m.version("rclpy"))')"
+echo "[test $distro] $("$root/.venv/$distro/bin/python" "$root/tools/rclpy_version.py")"
 exec "$root/.venv/$distro/bin/python" -m pytest "$@"

@@ -11,26 +11,47 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-distro=${MUSE_ROS_DISTRO:-jazzy}
+prog=setup
+# shellcheck source=tools/distro.sh
+. "$root/tools/distro.sh"
 dev=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --distro) distro=${2:?--distro needs a value: jazzy or kilted}; shift 2 ;;
-    --distro=*) distro=${1#--distro=}; shift ;;
+    --distro|--distro=*) take_distro "$@"; shift "$distro_args" ;;
     --dev) dev=1; shift ;;
     *) echo "setup: unknown argument '$1'; expected --distro jazzy|kilted and/or --dev" >&2; exit 2 ;;
   esac
 done
-case "$distro" in
-  jazzy|kilted) ;;
-  *) echo "setup: unsupported ROS 2 distribution '$distro'; expected jazzy (default) or kilted" >&2; exit 2 ;;
-esac
+take_distro  # checks MUSE_ROS_DISTRO when no --distro was given
 
 venv=$root/.venv/$distro
 build=$root/build/$distro
 python=${PYTHON:-python3.11}
 started=$SECONDS
 say() { printf '[setup %s %3ds] %s\n' "$distro" $((SECONDS - started)) "$*"; }
+# Relay a long step's output as a few timed lines; all of it goes to the log file $1.
+#   pip: every tenth package collected, each download of 10 MB or more, then the install.
+#   cmake --build: every 10 % of the work (not the "Built target" lines of a build with none).
+progress() {
+  local log=$1 last=-10 collected=0 pct line
+  : >"$log"
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$log"
+    case "$line" in
+      Collecting*)
+        collected=$((collected + 1))
+        [ $((collected % 10)) = 1 ] && say "  pip: collecting package $collected (${line#Collecting })" ;;
+      *Downloading*[0-9][0-9]" MB)"*|*Downloading*[0-9]" GB)"*) say "  pip: ${line#"${line%%Downloading*}"}" ;;
+      "Installing collected packages:"*)
+        say "  pip: installing $(tr -cd ',' <<<"$line" | wc -c | awk '{print $1 + 1}') packages (torch takes the longest)" ;;
+      "Successfully installed"*) say "  pip: done" ;;
+      "["*"%] Built target"*) ;;
+      "["*"%]"*)
+        pct=${line#[}; pct=${pct%%%]*}; pct=${pct// /}
+        if [[ $pct =~ ^[0-9]+$ ]] && [ "$pct" -ge $((last + 10)) ]; then last=$pct; say "  build ${pct}%"; fi ;;
+    esac
+  done
+}
 
 # 1. Virtual environment. The ROS 2 wheels are built for CPython 3.11 only.
 if [ ! -x "$venv/bin/python" ]; then
@@ -47,13 +68,25 @@ reqs=("$root/requirements/ros-$distro.txt" "$root/requirements/python.txt")
 stamp=$venv/.muse-requirements
 want=$(cat "${reqs[@]}" | sha256sum | cut -c1-64)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  say "installing pinned requirements (${reqs[*]##*/})"
+  say "installing pinned requirements (${reqs[*]##*/}); pip's log: $venv/pip-install.log"
   pip_args=()
   for r in "${reqs[@]}"; do pip_args+=(-r "$r"); done
   # pip's location warnings about this machine's extra indexes are noise; real errors still show.
-  "$venv/bin/python" -m pip install --quiet "${pip_args[@]}" 2> >(grep -v "^WARNING: Location 'file:" >&2)
-  # The wheels' exported CMake files name the wheel builder's Python; point them at this venv's
-  # (ROS2_ON_PYPI.md, pitfall 1). Redone whenever requirements change.
+  "$venv/bin/python" -m pip install --progress-bar off "${pip_args[@]}" \
+    2> >(grep -v "^WARNING: Location 'file:" >&2) | progress "$venv/pip-install.log" || {
+      tail -20 "$venv/pip-install.log" >&2; echo "setup: pip install failed (log: $venv/pip-install.log)" >&2; exit 1; }
+  # Exactly one rclpy. The ros-jazzy-rclpy meta-package of earlier set-ups only pinned
+  # ros-rclpy (requirements now pin that wheel itself), and the ros-rclpy wheel also carries the
+  # egg-info of rclpy's own setup.py, which pip and importlib list as a further "rclpy" with the
+  # upstream version number. Neither holds code; both are removed so the list tells the truth.
+  if "$venv/bin/python" -m pip show --quiet ros-jazzy-rclpy >/dev/null 2>&1; then
+    "$venv/bin/python" -m pip uninstall --quiet --yes ros-jazzy-rclpy
+  fi
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+  rm -rf "$site"/rclpy-*.egg-info
+  # The wheels' exported CMake files name the wheel builder's Python; point them at this venv's.
+  # Redone whenever requirements change (docs/SETUP.md explains why).
+  say "pointing the wheels' CMake files at this venv's Python"
   py_include=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
   np_include=$("$venv/bin/python" -c 'import numpy; print(numpy.get_include())')
   files=$(grep -rl '/opt/python/cp311-cp311' "$venv/share" --include='*.cmake' || true)
@@ -70,12 +103,13 @@ fi
 export AMENT_PREFIX_PATH=$venv CMAKE_PREFIX_PATH=$venv PATH=$venv/bin:$PATH
 mkdir -p "$build"
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  say "configuring the package (interfaces + Python + executables)"
+  say "configuring the package (interfaces + Python + executables; log: $build/setup-configure.log)"
   cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX="$venv" -DPython3_EXECUTABLE="$venv/bin/python" \
     -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$build/setup-configure.log" 2>&1 || {
       cat "$build/setup-configure.log" >&2; echo "setup: CMake configure failed (log above)" >&2; exit 1; }
 fi
-cmake --build "$build" -j "$(nproc)" >"$build/setup-build.log" 2>&1 || {
+say "building and installing the package (log: $build/setup-build.log)"
+cmake --build "$build" -j "$(nproc)" 2>&1 | progress "$build/setup-build.log" || {
   tail -50 "$build/setup-build.log" >&2; echo "setup: build failed (full log: $build/setup-build.log)" >&2; exit 1; }
 cmake --install "$build" >"$build/setup-install.log" 2>&1 || {
   tail -20 "$build/setup-install.log" >&2; echo "setup: install failed (full log: $build/setup-install.log)" >&2; exit 1; }
