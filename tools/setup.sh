@@ -40,7 +40,8 @@ progress() {
     case "$line" in
       Collecting*)
         collected=$((collected + 1))
-        [ $((collected % 10)) = 1 ] && say "  pip: collecting package $collected (${line#Collecting })" ;;
+        line=${line#Collecting }
+        [ $((collected % 10)) = 1 ] && say "  pip: collecting package $collected (${line%% (from*})" ;;
       *Downloading*[0-9][0-9]" MB)"*|*Downloading*[0-9]" GB)"*) say "  pip: ${line#"${line%%Downloading*}"}" ;;
       "Installing collected packages:"*)
         say "  pip: installing $(tr -cd ',' <<<"$line" | wc -c | awk '{print $1 + 1}') packages (torch takes the longest)" ;;
