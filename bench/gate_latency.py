@@ -281,7 +281,7 @@ class Driver:
         import rclpy
         from geometry_msgs.msg import Twist
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Bool, Header
 
         from muse_supervisor.srv import ResetGate
@@ -299,9 +299,18 @@ class Driver:
         self.recorders = {topic: Recorder() for topic in (GATE_OUT, RAW_OUT, RAW_MT_OUT)}
         for topic, recorder in self.recorders.items():
             self.node.create_subscription(Twist, topic, recorder, outputs)
+        # Latched, as a safety PLC's e-stop often is: the gate counts an e-stop it has not heard
+        # since start as engaged, and hears this one (released) as soon as it matches.
         self.estop_pub = self.node.create_publisher(
-            Bool, f'{NAMESPACE}/estop', QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+            Bool,
+            f'{NAMESPACE}/estop',
+            QoSProfile(
+                depth=1,
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            ),
         )
+        self.estop_pub.publish(Bool(data=False))
         self.heartbeat_pub = self.node.create_publisher(
             Header,
             f'{NAMESPACE}/heartbeat',

@@ -9,12 +9,14 @@ command inputs on request.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,10 +105,37 @@ class PlanRun:
     canceled_at: float | None = None
 
 
+@contextlib.contextmanager
+def running_gate(
+    context: Any, namespace: str, *overrides: str, env: dict[str, str] | None = None
+) -> Iterator[Robot]:
+    """A gate with the shipped parameters (plus overrides) and the robot around it.
+
+    Yields once the gate's first status has arrived; afterwards stops both and checks that the
+    gate printed no traceback.
+    """
+    gate = start_gate(namespace, *overrides, env=env)
+    robot = Robot(context, namespace)
+    try:
+        wait_for(robot.status, what='first gate status')
+        yield robot
+    finally:
+        robot.close()
+        output = stop_process(gate)
+        assert 'Traceback' not in output, output
+
+
 class Robot:
     """The rest of the robot, around one gate namespace (see module docstring)."""
 
-    def __init__(self, context: Any, namespace: str) -> None:
+    def __init__(
+        self,
+        context: Any,
+        namespace: str,
+        estop: bool | None = False,
+        use_sim_time: bool = False,
+    ) -> None:
+        """``estop``: what the latched e-stop input says at start (``None``: nothing)."""
         from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
         from rclpy.executors import SingleThreadedExecutor
@@ -118,7 +147,12 @@ class Robot:
         from muse_supervisor.msg import Alarm, GateStatus, OperatorNotice, RecoveryProposal
 
         self.namespace = namespace
-        self.node = Node('test_robot', namespace=namespace, context=context)
+        from rclpy.parameter import Parameter
+
+        sim = [Parameter('use_sim_time', value=True)] if use_sim_time else []
+        self.node = Node(
+            'test_robot', namespace=namespace, context=context, parameter_overrides=sim
+        )
         self.lock = threading.Lock()
         self.outputs: list[Output] = []
         self.statuses: list[Any] = []
@@ -157,7 +191,8 @@ class Robot:
         for service in ('resume_mission', 'retry_step'):
             node.create_service(Trigger, service, self._trigger(service))
         self._Twist, self._Header, self._Odometry, self._Bool = Twist, Header, Odometry, Bool
-        self.estop(False)
+        if estop is not None:
+            self.estop(estop)
         node.create_timer(0.05, self._on_heartbeat_timer)
         node.create_timer(0.02, self._on_sim_timer)
         # Single-threaded, like the gate: rclpy 7.1's MultiThreadedExecutor can stall for a
@@ -201,6 +236,24 @@ class Robot:
 
     def first_zero_after(self, t: float) -> Output | None:
         return next((o for o in self.outputs_after(t) if o.linear == 0 and o.angular == 0), None)
+
+    def assert_zeros_at_rate(self, start: float, end: float, rate_hz: float = 20.0) -> None:
+        """Between ``start`` and ``end``: only zeros, and they keep coming at the gate's rate.
+
+        ``all(...)`` over the outputs alone would also pass if the gate fell silent, yet it
+        promises explicit zeros: at least half the expected count, no gap over 0.35 s (seven
+        periods at 20 Hz: slack for a loaded 2-core machine, far below any timeout).
+        """
+        with self.lock:
+            window = [o for o in self.outputs if start < o.t <= end]
+        assert window, f'no cmd_vel at all in {end - start:.2f} s'
+        moving = [o for o in window if o.linear != 0 or o.angular != 0]
+        assert not moving, f'motion while it must be stopped: {moving[:3]}'
+        expected = (end - start) * rate_hz
+        assert len(window) >= 0.5 * expected, f'{len(window)} zeros in {end - start:.2f} s'
+        stamps = [start, *(o.t for o in window), end]
+        gap = max(b - a for a, b in itertools.pairwise(stamps))
+        assert gap <= 0.35, f'zeros stopped for {gap:.2f} s'
 
     def moving(self, threshold: float = 0.05) -> bool:
         with self.lock:

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gate_harness import PEERS, REPO, TIMEOUT, Robot, start_gate, stop_process, wait_for
+from gate_harness import (
+    PEERS,
+    REPO,
+    TIMEOUT,
+    Robot,
+    running_gate,
+    start_gate,
+    stop_process,
+    wait_for,
+)
 
 from muse_supervisor.action import ExecutePlan
 from muse_supervisor.msg import GateStatus, PlanStep, RecoveryPlan, SkillArgument
@@ -106,15 +115,8 @@ def gate_and_robot(
     # than the shipped nav2_server_timeout (1 s), which would send the step to the built-in
     # controller. Tests that check the time-out itself set it back.
     overrides = getattr(request, 'param', ('nav2_server_timeout:=10.0',))
-    gate = start_gate(namespace, *overrides, env=nav2_env)
-    robot = Robot(ros_context, namespace)
-    try:
-        wait_for(robot.status, what='first gate status')
+    with running_gate(ros_context, namespace, *overrides, env=nav2_env) as robot:
         yield robot
-    finally:
-        robot.close()
-        output = stop_process(gate)
-        assert 'Traceback' not in output, output
 
 
 @pytest.fixture

@@ -52,7 +52,11 @@ def peer() -> Iterator[subprocess.Popen[str]]:
         yield process
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a test peer, not the product: do not fail on it
+            process.kill()
+            process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -103,7 +107,9 @@ def test_incident_with_evidence_crosses_processes_intact(client_node: Any) -> No
     assert received and received[0] == incident
 
 
-def test_approve_plan_records_a_decision_and_refuses_anonymous_ones(client_node: Any) -> None:
+def test_approve_plan_carries_every_field_across_processes(client_node: Any) -> None:
+    """The interface only: the gate's rules on decisions are tested against the gate itself
+    (test_safety_gate_ros.py, test_gate_hardening_ros.py)."""
     client = client_node.create_client(ApprovePlan, 'approve_plan')
     assert client.wait_for_service(timeout_sec=TIMEOUT)
 
@@ -112,20 +118,16 @@ def test_approve_plan_records_a_decision_and_refuses_anonymous_ones(client_node:
         _wait(future.done)
         return future.result()
 
-    anonymous = call(plan_id='plan-1', decision=ApprovePlan.Request.DECISION_APPROVE)
-    assert not anonymous.accepted and 'operator' in anonymous.message
     approved = call(
         operator_id='op-7',
         plan_id='plan-1',
+        plan_digest='9f' * 32,
         decision=ApprovePlan.Request.DECISION_APPROVE,
         reason='aisle checked on camera',
     )
-    assert approved.accepted and 'op-7' in approved.message
+    assert approved.accepted
+    assert approved.message == f'op-7 plan-1 {"9f" * 32} 1 aisle checked on camera'
     assert approved.recorded_at.sec > 0
-    again = call(
-        operator_id='op-8', plan_id='plan-1', decision=ApprovePlan.Request.DECISION_REJECT
-    )
-    assert not again.accepted
 
 
 def _send(client_node: Any, plan: RecoveryPlan) -> tuple[Any, list[Any]]:

@@ -20,6 +20,7 @@ from gate_harness import (
     PEERS,
     TIMEOUT,
     Robot,
+    running_gate,
     start_gate,
     start_peer,
     stop_process,
@@ -38,6 +39,7 @@ PERIOD = 0.05
 SOURCE_TIMEOUT = 0.5
 HEARTBEAT_TIMEOUT = 0.5
 SLACK = 0.5  # scheduling and transport on a loaded 2-core machine
+FLOOD_BOUND = 0.025  # s: see test_a_flood_on_odometry_does_not_delay_an_estop
 
 
 @pytest.fixture
@@ -47,15 +49,8 @@ def namespace() -> str:
 
 @pytest.fixture
 def robot(ros_context: Any, namespace: str) -> Iterator[Robot]:
-    gate = start_gate(namespace)
-    robot = Robot(ros_context, namespace)
-    try:
-        wait_for(robot.status, what='first gate status')
+    with running_gate(ros_context, namespace) as robot:
         yield robot
-    finally:
-        robot.close()
-        output = stop_process(gate)
-        assert 'Traceback' not in output, output
 
 
 def _drive_until_moving(robot: Robot, topic: str = 'cmd_vel_teleop') -> None:
@@ -83,9 +78,9 @@ def test_killing_a_command_source_gives_zero_within_timeout_plus_one_period(
         assert status
         causes = [r.cause for r in robot.status().stop_reasons]
         assert StopReasonMsg.CAUSE_SOURCE_STALE in causes
-        # Never "hold last": nothing but zero while the source is gone.
+        # Never "hold last": nothing but zero while the source is gone, at the gate's rate.
         time.sleep(0.5)
-        assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+        robot.assert_zeros_at_rate(zero.t, time.monotonic())
     finally:
         stop_process(source)
 
@@ -101,7 +96,7 @@ def test_killing_the_heartbeat_publisher_gives_zero_within_timeout_plus_one_peri
         zero = wait_for(lambda: robot.first_zero_after(killed), what='zero after the kill')
         assert zero.t - killed <= HEARTBEAT_TIMEOUT + PERIOD + SLACK
         time.sleep(0.3)
-        assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+        robot.assert_zeros_at_rate(zero.t, time.monotonic())
         # Heartbeat loss is not latched: the link comes back, motion may resume.
         robot.heartbeat_on = True
         wait_for(robot.moving, what='motion after the heartbeat returns')
@@ -145,8 +140,7 @@ def test_rogue_cmd_vel_publisher_is_detected_latched_and_alarmed(
     # Latched: stays stopped after the rogue is gone, until an operator resets.
     gone = time.monotonic()
     time.sleep(0.5)
-    latest = robot.outputs_after(gone)
-    assert latest and all(o.linear == 0 for o in latest), latest
+    robot.assert_zeros_at_rate(gone, time.monotonic())
     wait_for(lambda: robot.reset('op-1').success, what='reset once the rogue is gone')
     wait_for(robot.moving, what='motion after reset')
 
@@ -162,7 +156,7 @@ def test_estop_gives_zero_and_no_restart_until_an_operator_resets(robot: Robot) 
     assert [r.cause for r in refused.remaining] == [StopReasonMsg.CAUSE_ESTOP]
     robot.estop(False)
     time.sleep(1.0)  # released, commands still coming: no automatic restart
-    assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+    robot.assert_zeros_at_rate(zero.t, time.monotonic())
     assert robot.status().state == GateStatus.STATE_LATCHED
     assert not robot.reset('').success  # a reset needs an identified operator
     assert robot.reset('op-7').success
@@ -170,17 +164,30 @@ def test_estop_gives_zero_and_no_restart_until_an_operator_resets(robot: Robot) 
 
 
 def test_a_flood_on_odometry_does_not_delay_an_estop(robot: Robot, namespace: str) -> None:
-    # Odometry is served on the gate node's executor, the e-stop on the stop path's own.
+    """Odometry is served on the gate node's executor, the e-stop on the stop path's own.
+
+    Bound: seven of eight e-stops within FLOOD_BOUND (25 ms), the eighth within a quarter
+    second (one scheduling spike on a shared machine is not the gate's). The gate before the
+    stop-path split reached 43 ms at p99 and 62 ms at worst under this load
+    (bench/results/gate_latency_single_node.json, stop_latency.loaded), the old test allowed
+    0.55 s; the split gate measures 0.5-2.5 ms here and 4.4 ms at worst in the benchmark.
+    """
     flood = start_peer('odom', f'{namespace}/odom', '1000')
+    delays = []
     try:
-        _drive_until_moving(robot)
-        time.sleep(0.5)  # the flood in full swing
-        engaged = time.monotonic()
-        robot.estop(True)
-        zero = wait_for(lambda: robot.first_zero_after(engaged), what='zero on e-stop')
-        assert zero.t - engaged <= PERIOD + SLACK
+        for _ in range(8):
+            _drive_until_moving(robot)
+            time.sleep(0.3)  # the flood in full swing
+            engaged = time.monotonic()
+            robot.estop(True)
+            zero = wait_for(lambda t=engaged: robot.first_zero_after(t), what='zero on e-stop')
+            delays.append(zero.t - engaged)
+            robot.estop(False)
+            wait_for(lambda: robot.reset('op-1').success, what='reset after the e-stop')
     finally:
         stop_process(flood)
+    shown = [f'{d * 1000:.1f} ms' for d in delays]
+    assert sorted(delays)[-2] <= FLOOD_BOUND and max(delays) <= 0.25, shown
 
 
 def test_person_in_zone_latches_like_an_estop(robot: Robot) -> None:
@@ -192,7 +199,7 @@ def test_person_in_zone_latches_like_an_estop(robot: Robot) -> None:
     assert not robot.reset('op-7').success
     robot.person(False)
     time.sleep(0.5)
-    assert all(o.linear == 0 for o in robot.outputs_after(zero.t))
+    robot.assert_zeros_at_rate(zero.t, time.monotonic())
     assert robot.reset('op-7').success
     wait_for(robot.moving, what='motion after reset')
 

@@ -20,7 +20,7 @@ _heartbeat = GateCore.heartbeat
 def main(argv: list[str]) -> int:
     fault_stamp = float(argv[1])
 
-    def faulty_heartbeat(core: GateCore, stamp: float | None, now: float) -> bool:
+    def faulty_heartbeat(core: GateCore, stamp: float | None, now: float) -> str:
         if stamp == fault_stamp:
             raise RuntimeError('injected fault in the heartbeat input')
         return _heartbeat(core, stamp, now)

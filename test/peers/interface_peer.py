@@ -1,6 +1,8 @@
 """A separate ROS process that speaks the package's interfaces, for cross-process tests.
 
-It echoes incidents, records plan decisions (``approve_plan``) and executes plans
+It echoes incidents, echoes plan decisions (``approve_plan``: every request field comes back in
+the message, so a test sees the service carry them; the gate's own rules on decisions are tested
+against the gate) and executes plans
 (``execute_plan``) by waiting out each ``wait`` step, with feedback per step and cancel. Prints
 ``READY`` once everything is advertised.
 """
@@ -29,7 +31,6 @@ class InterfacePeer(Node):
         group = ReentrantCallbackGroup()
         self.echo = self.create_publisher(Incident, 'incident_echo', 10)
         self.create_subscription(Incident, 'incident', self.echo.publish, 10)
-        self.decisions: dict[str, int] = {}
         self.create_service(ApprovePlan, 'approve_plan', self.on_approve)
         self.server = ActionServer(
             self,
@@ -45,16 +46,14 @@ class InterfacePeer(Node):
     def on_approve(
         self, request: ApprovePlan.Request, response: ApprovePlan.Response
     ) -> ApprovePlan.Response:
-        if not request.operator_id:
-            response.accepted = False
-            response.message = 'operator_id is empty: every decision needs an operator'
-        elif request.plan_id in self.decisions:
-            response.accepted = False
-            response.message = f'plan {request.plan_id} already decided'
-        else:
-            self.decisions[request.plan_id] = request.decision
-            response.accepted = True
-            response.message = f'recorded decision {request.decision} by {request.operator_id}'
+        response.accepted = True
+        response.message = ' '.join(
+            str(value)
+            for value in (
+                request.operator_id, request.plan_id, request.plan_digest, request.decision,
+                request.reason,
+            )
+        )  # fmt: skip
         response.recorded_at = self.get_clock().now().to_msg()
         return response
 
