@@ -72,7 +72,7 @@ def _raw_terminal(stream: TextIO) -> Iterator[None]:
     fd = stream.fileno()
     saved = termios.tcgetattr(fd)
     try:
-        tty.setcbreak(fd)
+        tty.setcbreak(fd, termios.TCSANOW)  # not TCSAFLUSH: keep keys typed already
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
@@ -141,13 +141,13 @@ def run(options: TeleopOptions, keyboard: TextIO | None = None) -> int:
     target = f'{node.get_namespace().rstrip("/")}/{options.topic}'
     what = 'heartbeat only' if options.heartbeat_only else f'commands on {target}'
     print(f'teleop: heartbeat on {node.get_namespace().rstrip("/")}/heartbeat, {what}', flush=True)
-    if interactive:
-        print(HELP, flush=True)
     period = 1.0 / options.rate
     next_tick = time.monotonic()
     terminal = _raw_terminal(keyboard) if interactive and keyboard else contextlib.nullcontext()
     try:
         with terminal:
+            if interactive:
+                print(HELP, flush=True)  # once keys are read one by one
             while not stop and not drive.over(time.monotonic()):
                 if interactive and keyboard is not None:
                     for key in _read_keys(keyboard):
@@ -155,7 +155,10 @@ def run(options: TeleopOptions, keyboard: TextIO | None = None) -> int:
                             stop.requested = True
                             break
                         velocity = step(velocity, key, options.steps, gate.limits)
-                        print(f'command: {velocity.linear:+.2f} m/s {velocity.angular:+.2f} rad/s')
+                        print(
+                            f'command: {velocity.linear:+.2f} m/s {velocity.angular:+.2f} rad/s',
+                            flush=True,
+                        )
                 now = time.monotonic()
                 if now >= next_tick:
                     publish(gate.limits.clamp(velocity))
