@@ -43,8 +43,11 @@ def _parent_death_signal() -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies, or None.
 
     Built in the parent (library lookup and all), so that the forked child only makes one
-    system call before ``exec``. The child checks that its parent is still the launcher right
-    after the call: a launcher that died in between would otherwise leave it running.
+    system call before ``exec``. The kernel sends the signal when the *thread* that started the
+    child ends, so :func:`start` must be called from a thread that lives as long as the stack
+    (``up`` calls it from its main thread). The child checks that its parent is still the
+    launcher right after the call: a launcher that died in between would otherwise leave it
+    running.
     """
     if not sys.platform.startswith('linux'):
         return None
