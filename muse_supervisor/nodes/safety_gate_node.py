@@ -271,11 +271,15 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._notice_pub = publisher(OperatorNotice, 'operator_notices', _RELIABLE)
         for source in config.sources:
             stop_path.subscribe(Twist, source.topic, self._command_callback(source), _LATEST)
-        for qos in _SAFETY_SIGNAL:
-            stop_path.subscribe(Bool, 'estop', self._latching_input(GateCore.estop), qos)
-            stop_path.subscribe(
-                Bool, 'person_in_zone', self._latching_input(GateCore.person_in_zone), qos
-            )
+        for topic, record in (
+            ('estop', GateCore.estop),
+            ('person_in_zone', GateCore.person_in_zone),
+        ):
+            # Live messages on the stop path; the latched value (which only a transient-local
+            # subscription receives when it matches) on the gate node: every entity on the stop
+            # path's wait set costs every command some latency.
+            stop_path.subscribe(Bool, topic, self._latching_input(record), _SAFETY_SIGNAL[0])
+            subscribe(Bool, topic, self._latching_input(record), _SAFETY_SIGNAL[1])
         stop_path.subscribe(Header, 'heartbeat', self._on_heartbeat, _LATEST)
         subscribe(Odometry, 'odom', self._on_odom, _LATEST)
         subscribe(Range, 'obstacle_distance', self._on_obstacle, _LATEST)

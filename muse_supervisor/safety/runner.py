@@ -246,7 +246,8 @@ class PlanRunner:
             core.set_plan_running(True, now)
             core.plan_command(ZERO, now)  # a fresh command before the stale check can fire
             self._started = True
-        return self._start_step(0, now)
+        self._start_step(0, now)
+        return None
 
     def tick(self, now: float, cancel_requested: bool) -> Outcome | None:
         """Advance the running step to ``now``; an outcome once the plan has ended."""
@@ -279,7 +280,8 @@ class PlanRunner:
             self._end_step()
             if index + 1 == len(self.plan.steps):
                 return Outcome(PlanError.NONE, 'plan completed', len(self.plan.steps))
-            return self._start_step(index + 1, now)
+            self._start_step(index + 1, now)
+            return None
         if update.state is StepState.FAILED:
             self._event(StepPhase.FAILED, update)
             return Outcome(PlanError.STEP_FAILED, f'step {index} failed: {update.text}', index)
@@ -302,14 +304,13 @@ class PlanRunner:
             with self.lock:
                 self.core.set_plan_running(False, now)
 
-    def _start_step(self, index: int, now: float) -> Outcome | None:
+    def _start_step(self, index: int, now: float) -> None:
         step = self.plan.steps[index]
         self.index = self.context.step_index = index
         self._deadline = now + step_timeout(step)
         self._last_feedback = now
         self._executor = EXECUTORS[Skill(step.skill)](step, now, self.context)
         self._event(StepPhase.STARTED, StepUpdate(StepState.RUNNING, None, 0.0, 'started'))
-        return None
 
     def _end_step(self) -> None:
         executor, self._executor = self._executor, None
