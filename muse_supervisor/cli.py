@@ -223,7 +223,7 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from muse_supervisor.stack.readiness import lifecycle_states, nodes_on_graph
+    from muse_supervisor.stack.readiness import lifecycle_states, name_counts, nodes_on_graph
 
     prefixes = ament_prefixes()
     executables = {
@@ -246,19 +246,28 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
         names = [node.fully_qualified_name for node in plan]
         running = clashes(names, nodes_on_graph(observer, DISCOVERY_SETTLE, spin_once))
         if running:
-            domain = os.environ.get('ROS_DOMAIN_ID', '0')
-            print(f'muse-supervisor: error: {clash_message(running, domain)}', file=sys.stderr)
-            return 2
+            return _refuse(running)
         if stopping:
             return 0
         stack = start(plan, executables.__getitem__)
+
+        def twice() -> list[str]:
+            # A node of the same name that discovery brought in late shows up as a second entry.
+            return clashes(names, name_counts(observer, more_than=1))
+
         states = lifecycle_states(
             observer,
             names,
             startup_timeout,
             spin_once=spin_once,
-            keep_waiting=lambda: not stopping and not stack.exited(),
+            keep_waiting=lambda: not stopping and not stack.exited() and not twice(),
         )
+        for _ in range(10):  # a last look, for nodes that became active before discovery ended
+            if twice():
+                break
+            spin_once(0.1)
+        if twice():
+            return _refuse(twice())
         exited = stack.exited()
         for node, status in exited:
             states[node.name] = f'exited ({status})'
@@ -298,6 +307,12 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
         if stack.nodes:
             stack.stop()
             print('muse-supervisor: stack stopped', flush=True)
+
+
+def _refuse(running: list[str]) -> int:
+    domain = os.environ.get('ROS_DOMAIN_ID', '0')
+    print(f'muse-supervisor: error: {clash_message(running, domain)}', file=sys.stderr)
+    return 2
 
 
 def _report_exits(exited: list[tuple[NodeProcess, int]]) -> None:

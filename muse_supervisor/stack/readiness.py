@@ -65,10 +65,18 @@ def nodes_on_graph(node: Node, settle: float, spin_once: Callable[[float], None]
     seen: set[str] = set()
     deadline = time.monotonic() + settle
     while True:
-        for name, namespace in node.get_node_names_and_namespaces():
-            seen.add(f'{namespace.rstrip("/")}/{name}')
+        seen |= name_counts(node)
         if time.monotonic() >= deadline:
             break
         spin_once(0.1)
     seen.discard(node.get_fully_qualified_name())
     return seen
+
+
+def name_counts(node: Node, more_than: int = 0) -> set[str]:
+    """The fully qualified names the graph lists more than ``more_than`` times (ROS allows it)."""
+    counts: dict[str, int] = {}
+    for name, namespace in node.get_node_names_and_namespaces():
+        full = f'{namespace.rstrip("/")}/{name}'
+        counts[full] = counts.get(full, 0) + 1
+    return {name for name, count in counts.items() if count > more_than}
