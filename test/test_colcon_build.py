@@ -50,7 +50,7 @@ def test_colcon_build_and_run_from_the_install_space(tmp_path: Path) -> None:
     ).exists()
 
     # What `source install/setup.bash` + `ros2 run muse_supervisor safety_gate_node` amounts to;
-    # the venv is re-added to AMENT_PREFIX_PATH, as ROS2_ON_PYPI.md describes.
+    # the venv is re-added to AMENT_PREFIX_PATH, as docs/SETUP.md describes.
     script = (
         f'source {tmp_path}/ws/install/setup.bash && '
         f'export AMENT_PREFIX_PATH=$AMENT_PREFIX_PATH:{sys.prefix} && '

@@ -1,4 +1,4 @@
-"""Incident kinds, skills, tiers and argument schemas (see shared DOMAIN.md).
+"""Incident kinds, skills, tiers and argument schemas (see docs/DOMAIN.md).
 
 Plain enumerations and frozen dataclasses: the reasoner uses them to build plans, the safety gate
 to validate them, the HMI to display them. Numeric values equal the constants of the ROS
