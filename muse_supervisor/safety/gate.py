@@ -352,10 +352,6 @@ class GateCore:
         return True, f'cleared {cleared} for operator {operator_id}', ()
 
     # ----- output ----------------------------------------------------------------------------
-    def active_source(self, now: float) -> str:
-        """The source that would be forwarded at ``now`` (``''`` when none is fresh)."""
-        return self._select(now)[0]
-
     def stops(self, now: float) -> tuple[Stop, ...]:
         """Every cause that holds the robot stopped at ``now``."""
         self._observe_time(now)
