@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ['package.xml', 'CMakeLists.txt', 'setup.py', 'cmake', 'msg', 'srv', 'action']
-SOURCES += ['muse_supervisor', 'launch', 'config']
+SOURCES += ['muse_supervisor', 'launch', 'config', 'LICENSE']
 
 
 def test_colcon_build_and_run_from_the_install_space(tmp_path: Path) -> None:
