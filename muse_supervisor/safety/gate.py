@@ -219,6 +219,11 @@ class GateCore:
         """Enforce one more keep-out zone until the running plan ends (``reroute``)."""
         self._zones.append(zone)
 
+    @property
+    def keep_out_zones(self) -> tuple[KeepOutZone, ...]:
+        """The keep-out zones in force now (configured, and those the running plan added)."""
+        return tuple(self._zones)
+
     def pose(self, now: float) -> Pose2D | None:
         """The latest pose if it is fresh, else ``None``."""
         if self._pose is None or now - self._pose_stamp > self.config.limits.odom_timeout:

@@ -1,0 +1,172 @@
+"""Paths on the map: the occupancy grid inflated by the robot's radius, and A* on it.
+
+What Nav2's planner does for ``navigate_to``, reduced to what a prediction needs: a collision
+free path for a round robot of the given radius (unknown cells count as occupied), or the word
+that there is none. The path is shortened by line of sight so a follower drives straight lines.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from muse_supervisor.sim.world import FREE, OccupancyMap, Zone
+
+_SQRT2 = math.sqrt(2.0)
+_MOVES = tuple(
+    (dr, dc, _SQRT2 if dr and dc else 1.0) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc
+)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where the robot's center may be: True = blocked (obstacle, unknown, zone, or too close)."""
+
+    blocked: np.ndarray
+    map: OccupancyMap
+    obstacles: np.ndarray  # the cells themselves (before inflation): never entered
+
+    def blocked_at(self, x: float, y: float) -> bool:
+        """Whether the robot's center may not be at (x, y)."""
+        row, column = self.map.cell_of(x, y)
+        return not self.map.inside(row, column) or bool(self.blocked[row, column])
+
+
+def inflate(
+    occupancy: OccupancyMap,
+    radius: float,
+    zones: tuple[Zone, ...] = (),
+    circles: tuple[tuple[float, float, float], ...] = (),
+) -> Grid:
+    """The grid of blocked centers for a round robot of ``radius`` (m).
+
+    Keep-out ``zones`` and extra obstacles (``circles``: x, y, radius, e.g. where perception
+    put a pallet or a person's protective zone) are blocked too, before inflation.
+    """
+    obstacles = occupancy.cells != FREE
+    if zones or circles:
+        obstacles = obstacles.copy()
+        ys = occupancy.origin[1] + (np.arange(occupancy.height) + 0.5) * occupancy.resolution
+        xs = occupancy.origin[0] + (np.arange(occupancy.width) + 0.5) * occupancy.resolution
+        gx, gy = np.meshgrid(xs, ys)
+        for cx, cy, r in circles:
+            obstacles |= (gx - cx) ** 2 + (gy - cy) ** 2 <= r * r
+        for zone in zones:
+            obstacles |= _polygon_mask(zone.polygon, gx, gy)
+    cells = math.ceil(radius / occupancy.resolution)
+    blocked = obstacles.copy()
+    height, width = obstacles.shape
+    for dr in range(-cells, cells + 1):
+        for dc in range(-cells, cells + 1):
+            if (dr or dc) and (dr * dr + dc * dc) * occupancy.resolution**2 <= radius * radius:
+                shifted = np.zeros_like(obstacles)
+                rs, re_ = max(0, dr), min(height, height + dr)
+                cs, ce = max(0, dc), min(width, width + dc)
+                shifted[rs:re_, cs:ce] = obstacles[rs - dr : re_ - dr, cs - dc : ce - dc]
+                blocked |= shifted
+    return Grid(blocked, occupancy, obstacles)
+
+
+def _polygon_mask(
+    polygon: tuple[tuple[float, float], ...], gx: np.ndarray, gy: np.ndarray
+) -> np.ndarray:
+    inside = np.zeros(gx.shape, dtype=bool)
+    count = len(polygon)
+    for i in range(count):
+        x1, y1 = polygon[i]
+        x2, y2 = polygon[(i + 1) % count]
+        if y1 == y2:
+            continue
+        crosses = (y1 > gy) != (y2 > gy)
+        at = x1 + (gy - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (gx < at)
+    return inside
+
+
+def plan_path(
+    grid: Grid, start: tuple[float, float], goal: tuple[float, float]
+) -> list[tuple[float, float]] | None:
+    """A shortest 8-connected path from ``start`` to ``goal`` (world points), or ``None``.
+
+    A start inside the inflated area (a robot already close to something) may leave it by the
+    way it came: only the goal must be clear.
+    """
+    occupancy = grid.map
+    s, g = occupancy.cell_of(*start), occupancy.cell_of(*goal)
+    if not occupancy.inside(*s) or not occupancy.inside(*g) or grid.blocked[g]:
+        return None
+    blocked, obstacles = grid.blocked, grid.obstacles
+    height, width = blocked.shape
+    best = {s: 0.0}
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+    frontier = [(_distance(s, g), 0.0, s)]
+    while frontier:
+        _, cost, cell = heapq.heappop(frontier)
+        if cell == g:
+            break
+        if cost > best.get(cell, math.inf):
+            continue
+        row, column = cell
+        for dr, dc, step in _MOVES:
+            nr, nc = row + dr, column + dc
+            if not (0 <= nr < height and 0 <= nc < width) or obstacles[nr, nc]:
+                continue
+            # Blocked (too close) cells are entered only on the way out of them, from a start
+            # that was already too close: the robot must be able to back out.
+            if blocked[nr, nc] and not blocked[row, column]:
+                continue
+            if dr and dc and (obstacles[row, nc] or obstacles[nr, column]):
+                continue  # no cutting corners between two obstacle cells
+            total = cost + step
+            if total < best.get((nr, nc), math.inf):
+                best[(nr, nc)] = total
+                parent[(nr, nc)] = cell
+                heapq.heappush(frontier, (total + _distance((nr, nc), g), total, (nr, nc)))
+    else:
+        return None
+    if g not in best:
+        return None
+    cells = [g]
+    while cells[-1] != s:
+        cells.append(parent[cells[-1]])
+    cells.reverse()
+    points = [start, *(occupancy.center_of(*c) for c in cells[1:-1]), goal]
+    return _shortcut(grid, points)
+
+
+def _distance(a: tuple[int, int], b: tuple[int, int]) -> float:
+    dr, dc = abs(a[0] - b[0]), abs(a[1] - b[1])
+    return (dr + dc) + (_SQRT2 - 2.0) * min(dr, dc)  # octile: admissible on this grid
+
+
+def line_clear(grid: Grid, a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether every point of segment a-b (sampled at half a cell) is an allowed center."""
+    length = math.dist(a, b)
+    samples = max(1, math.ceil(length / (grid.map.resolution * 0.5)))
+    for i in range(samples + 1):
+        t = i / samples
+        if grid.blocked_at(a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t):
+            return False
+    return True
+
+
+def _shortcut(grid: Grid, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Drop every point the robot can skip by driving straight (line of sight)."""
+    result = [points[0]]
+    i = 0
+    while i < len(points) - 1:
+        j = len(points) - 1
+        while j > i + 1 and not line_clear(grid, points[i], points[j]):
+            j -= 1
+        result.append(points[j])
+        i = j
+    return result
+
+
+def path_length(points: list[tuple[float, float]]) -> float:
+    """Length of a polyline (m)."""
+    return sum(math.dist(a, b) for a, b in itertools.pairwise(points))

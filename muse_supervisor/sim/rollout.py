@@ -1,0 +1,482 @@
+"""A plan rolled forward: the safety gate's own core and executors drive a simulated base.
+
+The prediction is what execution would do, because it is execution: the plan goes through
+:func:`~muse_supervisor.safety.plans.validate_plan` and the
+:class:`~muse_supervisor.safety.runner.PlanRunner` against a real
+:class:`~muse_supervisor.safety.gate.GateCore` (limits, ramps, braking cap, keep-out zones,
+invariants). What would be the robot, Nav2 and the mission is simulated here: a differential
+drive base integrating the gate's output, a range sensor ray-cast on the map, a person who is in
+the protective zone when the robot comes near, a path follower standing in for Nav2 (A* on the
+inflated grid), mission services that answer yes. A plan the gate would refuse or stop is
+predicted infeasible for the same reason, with the same message.
+
+Time is the rollout's own: it runs as fast as the machine allows, one gate period per step.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from muse_supervisor.domain.geometry import normalize_angle
+from muse_supervisor.domain.motion import Pose2D
+from muse_supervisor.domain.plans import Plan
+from muse_supervisor.safety.approvals import ApprovalBook, Decision, DecisionRequest
+from muse_supervisor.safety.config import GateConfig, KeepOutZone, Waypoint
+from muse_supervisor.safety.gate import GateCore
+from muse_supervisor.safety.plans import PlanError
+from muse_supervisor.safety.runner import Outcome, PlanRunner, StepEvent
+from muse_supervisor.safety.skills import NavigationStatus, NoticeKind, StepState
+from muse_supervisor.sim.planner import Grid, inflate, plan_path
+from muse_supervisor.sim.world import FREE, World
+
+_T0 = 1000.0  # the rollout clock's origin (s): any positive time works
+_INVALID = {PlanError.INVALID_PLAN, PlanError.SKILL_NOT_ALLOWED, PlanError.ARGUMENT_OUT_OF_RANGE}
+_PATH_SAMPLE = 0.2  # s between recorded poses of the predicted path
+_CORNER = 0.1  # m: the path follower heads for the next corner once this close to one
+
+
+class Verdict(enum.IntEnum):
+    """The predicted outcome; values equal ``PlanEvaluation.OUTCOME_*``."""
+
+    UNKNOWN = 0
+    SUCCESS = 1
+    FAILURE = 2
+    UNSAFE = 3
+    INVALID = 4
+
+
+@dataclass(frozen=True)
+class RobotModel:
+    """The simulated base: a round footprint, its range sensor and its battery."""
+
+    radius: float = 0.3  # m, footprint radius
+    plan_margin: float = 0.15  # m beyond the radius the path planner keeps (Nav2's inflation)
+    sensor_range: tuple[float, float] = (0.05, 4.0)  # (min, max) m of the forward range sensor
+    battery_wh: float = 200.0
+    idle_w: float = 20.0  # electronics, always
+    drive_w_per_mps: float = 120.0  # traction power per m/s of forward speed
+    turn_w_per_radps: float = 15.0
+
+
+@dataclass(frozen=True)
+class Circle:
+    """An incident overlay: an obstacle, a person (with their protective radius), a spill."""
+
+    name: str
+    x: float
+    y: float
+    radius: float
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Where things stand when the plan would start."""
+
+    pose: Pose2D
+    battery: float = 1.0  # state of charge in [0, 1]
+    estop_engaged: bool = False
+    obstacles: tuple[Circle, ...] = ()  # solid: the robot must not touch them
+    people: tuple[Circle, ...] = ()  # radius: the protective zone around the person
+    spills: tuple[Circle, ...] = ()  # drivable, but driving through one is a violation
+    resolved_at: tuple[float, float, float] | None = None  # (x, y, tolerance): incident goal
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the plan is predicted to do (the fields of ``PlanEvaluation``)."""
+
+    plan_id: str
+    verdict: Verdict
+    feasible: bool
+    resolves: bool
+    duration: float  # s
+    distance: float  # m driven
+    min_clearance: float  # m, to any obstacle, person zone or keep-out zone (inf: nothing near)
+    energy_wh: float
+    risk: float  # [0, 1]
+    failing_step: int  # -1 when none fails
+    path: tuple[Pose2D, ...]
+    findings: tuple[str, ...]
+    explanation: str
+    gate_error: PlanError = PlanError.NONE
+    gate_message: str = ''
+
+
+@dataclass
+class _State:
+    now: float
+    pose: Pose2D
+    energy: float = 0.0
+    distance: float = 0.0
+    clearance: float = math.inf
+    path: list[Pose2D] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    collided: str = ''
+    notices: list[str] = field(default_factory=list)
+    step: int = 0
+
+
+class _FollowPath:
+    """The stand-in for Nav2: A* on the inflated grid, then pure pursuit on ``nav2_source``."""
+
+    def __init__(self, rollout: _Rollout, goal: tuple[float, float, float]) -> None:
+        self.rollout, self.goal = rollout, goal
+        state = rollout.state
+        grid = rollout.grid_now()
+        self.path = plan_path(grid, (state.pose.x, state.pose.y), (goal[0], goal[1]))
+        self.total = max(1e-6, math.dist((state.pose.x, state.pose.y), goal[:2]))
+        self.next = 1  # index of the path corner being driven to
+        self.canceled = False
+
+    def poll(self, now: float) -> NavigationStatus:
+        rollout = self.rollout
+        if self.path is None:
+            return NavigationStatus(StepState.FAILED, 0.0, 'no path to the goal on the map')
+        pose = rollout.state.pose
+        remaining = math.dist((pose.x, pose.y), self.goal[:2])
+        progress = max(0.0, 1.0 - remaining / self.total)
+        limits = rollout.config.limits
+        if remaining <= limits.goal_tolerance:
+            rollout.nav_command(0.0, 0.0)
+            return NavigationStatus(StepState.SUCCEEDED, 1.0, 'goal reached')
+        rollout.nav_command(*self._pursue(pose, limits.max_linear_speed * 0.8))
+        return NavigationStatus(StepState.RUNNING, progress, f'{remaining:.2f} m to go')
+
+    def cancel(self) -> None:
+        self.canceled = True
+
+    def _pursue(self, pose: Pose2D, speed: float) -> tuple[float, float]:
+        """Turn toward the next corner of the path, drive when facing it (Nav2-like, simpler)."""
+        assert self.path is not None
+        while self.next < len(self.path) - 1 and (
+            math.dist((pose.x, pose.y), self.path[self.next]) < _CORNER
+        ):
+            self.next += 1  # close enough to this corner: head for the one after it
+        target = self.path[self.next]
+        heading = normalize_angle(math.atan2(target[1] - pose.y, target[0] - pose.x) - pose.yaw)
+        turn = max(-0.8, min(0.8, 1.5 * heading))
+        if abs(heading) > 0.2:
+            return 0.0, turn
+        remaining = math.dist((pose.x, pose.y), self.goal[:2])
+        return min(speed, 0.8 * remaining + 0.05), turn
+
+
+class _Rollout:
+    """One plan's rollout: the gate core, the runner, and the simulated rest of the robot."""
+
+    def __init__(
+        self, world: World, config: GateConfig, robot: RobotModel, situation: Situation
+    ) -> None:
+        self.world, self.robot, self.situation = world, robot, situation
+        zones = tuple(KeepOutZone(z.name, z.polygon) for z in world.zones if z.kind == 'keep_out')
+        places = tuple(Waypoint(p.name, p.x, p.y, p.yaw) for p in world.places)
+        known = {w.name for w in places}
+        self.config = replace(
+            config,
+            keep_out_zones=config.keep_out_zones + zones,
+            waypoints=places + tuple(w for w in config.waypoints if w.name not in known),
+        )
+        self.core = GateCore(self.config, _T0)
+        self.lock = threading.Lock()
+        self.state = _State(_T0, situation.pose)
+        self._grids: dict[tuple[KeepOutZone, ...], Grid] = {}
+        self._last_sample = -math.inf
+        core = self.core
+        core.activate(_T0)
+        core.estop(situation.estop_engaged, _T0)
+        self._sense()
+
+    # ----- RobotServices (what the gate node would do on the robot) -------------------------
+    def notice(
+        self, kind: NoticeKind, role: str, message: str, camera: str, plan_id: str, step: int
+    ) -> None:
+        self.state.notices.append(f'{kind.name.lower()}: {message or camera}')
+
+    def start_trigger(self, service: str) -> None:
+        pass
+
+    def trigger_available(self, service: str) -> bool:
+        return True
+
+    def trigger_result(self, service: str) -> tuple[bool, str] | None:
+        return True, f'{service}: assumed to succeed (simulated)'
+
+    def navigate(
+        self, x: float, y: float, yaw: float, frame: str, on_accepted: Callable[[], None]
+    ) -> _FollowPath:
+        on_accepted()
+        return _FollowPath(self, (x, y, yaw))
+
+    # ----- the simulated robot ---------------------------------------------------------------
+    def clock(self) -> float:
+        return self.state.now
+
+    def nav_command(self, linear: float, angular: float) -> None:
+        """What the Nav2 controller would publish on the gate's ``nav2_source``."""
+        with self.lock:
+            self.core.command(
+                self.config.limits.nav2_source, (linear, 0.0, 0.0), (0.0, 0.0, angular),
+                self.state.now,
+            )  # fmt: skip
+
+    def grid_now(self) -> Grid:
+        """The inflated grid with the situation's obstacles and the zones in force now."""
+        zones = self.core.keep_out_zones
+        grid = self._grids.get(zones)
+        if grid is None:
+            from muse_supervisor.sim.world import Zone
+
+            solid = tuple((c.x, c.y, c.radius) for c in self.situation.obstacles)
+            people = tuple((c.x, c.y, c.radius) for c in self.situation.people)
+            grid = inflate(
+                self.world.map,
+                self.robot.radius + self.robot.plan_margin,
+                tuple(Zone(z.name, 'keep_out', z.polygon) for z in zones),
+                solid + people,
+            )
+            self._grids[zones] = grid
+        return grid
+
+    def step(self, dt: float) -> None:
+        """Advance the world by ``dt``: the base follows the gate's output."""
+        state = self.state
+        with self.lock:
+            output = self.core.update(state.now)
+        linear, angular = output.command.linear, output.command.angular
+        pose = state.pose
+        yaw = pose.yaw + angular * dt
+        x = pose.x + linear * math.cos(pose.yaw + angular * dt / 2) * dt
+        y = pose.y + linear * math.sin(pose.yaw + angular * dt / 2) * dt
+        state.pose = Pose2D(x, y, normalize_angle(yaw), linear, angular)
+        state.now += dt
+        state.distance += abs(linear) * dt
+        robot = self.robot
+        power = robot.idle_w + robot.drive_w_per_mps * abs(linear)
+        power += robot.turn_w_per_radps * abs(angular)
+        state.energy += power * dt / 3600.0  # Wh
+        self._check_contact()
+        self._sense()
+        if state.now - self._last_sample >= _PATH_SAMPLE:
+            state.path.append(state.pose)
+            self._last_sample = state.now
+
+    def _sense(self) -> None:
+        """Odometry, heartbeat, obstacle distance and the person signal, as the robot reports."""
+        state, core = self.state, self.core
+        now, pose = state.now, state.pose
+        distance = self._ray(pose)
+        low, high = self.robot.sensor_range
+        reading = math.inf if distance > high else max(low, distance)
+        near = any(
+            math.dist((pose.x, pose.y), (c.x, c.y)) <= c.radius + self.robot.radius
+            for c in self.situation.people
+        )
+        with self.lock:
+            core.heartbeat(now, now)
+            core.odometry(pose, now)
+            core.obstacle_distance(min(high, reading), now)
+            core.person_in_zone(near, now)
+        state.clearance = min(state.clearance, self._clearance(pose))
+
+    def _ray(self, pose: Pose2D) -> float:
+        """Distance from the robot's front to the first obstacle straight ahead."""
+        occupancy = self.world.map
+        step = occupancy.resolution / 2
+        reach = self.robot.sensor_range[1] + self.robot.radius
+        cos, sin = math.cos(pose.yaw), math.sin(pose.yaw)
+        travelled = self.robot.radius
+        while travelled <= reach:
+            x, y = pose.x + cos * travelled, pose.y + sin * travelled
+            row, column = occupancy.cell_of(x, y)
+            if not occupancy.inside(row, column) or occupancy.cells[row, column] != FREE:
+                return travelled - self.robot.radius
+            if any(math.dist((x, y), (c.x, c.y)) <= c.radius for c in self.situation.obstacles):
+                return travelled - self.robot.radius
+            travelled += step
+        return math.inf
+
+    def _clearance(self, pose: Pose2D) -> float:
+        """Distance from the footprint's edge to the nearest obstacle, person zone or zone."""
+        circles = (*self.situation.obstacles, *self.situation.people)
+        nearest = min(
+            (math.dist((pose.x, pose.y), (c.x, c.y)) - c.radius for c in circles),
+            default=math.inf,
+        )
+        nearest = min(nearest, _map_clearance(self.world, pose, 2.0))
+        for zone in self.core.keep_out_zones:
+            nearest = min(nearest, _polygon_distance(zone.polygon, pose.x, pose.y))
+        return max(0.0, nearest - self.robot.radius)
+
+    def _check_contact(self) -> None:
+        state, pose = self.state, self.state.pose
+        if state.collided:
+            return
+        if _map_clearance(self.world, pose, self.robot.radius) < self.robot.radius:
+            state.collided = f'collision with the map at ({pose.x:.2f}, {pose.y:.2f})'
+        for c in self.situation.obstacles:
+            if math.dist((pose.x, pose.y), (c.x, c.y)) < c.radius + self.robot.radius:
+                state.collided = f'collision with {c.name} at ({pose.x:.2f}, {pose.y:.2f})'
+        for spill in self.situation.spills:
+            inside = math.dist((pose.x, pose.y), (spill.x, spill.y)) < spill.radius
+            finding = f'drives through {spill.name}'
+            if inside and finding not in state.findings:
+                state.findings.append(finding)
+
+
+def _map_clearance(world: World, pose: Pose2D, window: float) -> float:
+    """Distance from the robot's center to the nearest non-free cell within ``window`` m."""
+    occupancy = world.map
+    cells = math.ceil(window / occupancy.resolution)
+    row, column = occupancy.cell_of(pose.x, pose.y)
+    r0, r1 = max(0, row - cells), min(occupancy.height, row + cells + 1)
+    c0, c1 = max(0, column - cells), min(occupancy.width, column + cells + 1)
+    if r0 >= r1 or c0 >= c1:
+        return 0.0  # off the map
+    patch = occupancy.cells[r0:r1, c0:c1] != FREE
+    if not patch.any():
+        return math.inf
+    rows, columns = np.nonzero(patch)
+    xs = occupancy.origin[0] + (columns + c0 + 0.5) * occupancy.resolution
+    ys = occupancy.origin[1] + (rows + r0 + 0.5) * occupancy.resolution
+    # Distance to the nearest cell's edge, not its center: half a cell closer.
+    distances = np.hypot(xs - pose.x, ys - pose.y) - occupancy.resolution / 2
+    return float(max(0.0, distances.min()))
+
+
+def _polygon_distance(polygon: tuple[tuple[float, float], ...], x: float, y: float) -> float:
+    from muse_supervisor.domain.geometry import point_in_polygon
+
+    if point_in_polygon(x, y, polygon):
+        return 0.0
+    best = math.inf
+    for i in range(len(polygon)):
+        (x1, y1), (x2, y2) = polygon[i], polygon[(i + 1) % len(polygon)]
+        dx, dy = x2 - x1, y2 - y1
+        t = (
+            0.0
+            if dx == dy == 0
+            else max(0.0, min(1.0, ((x - x1) * dx + (y - y1) * dy) / (dx * dx + dy * dy)))
+        )
+        best = min(best, math.dist((x, y), (x1 + t * dx, y1 + t * dy)))
+    return best
+
+
+def simulate(
+    plan: Plan,
+    world: World,
+    config: GateConfig,
+    situation: Situation,
+    robot: RobotModel = RobotModel(),
+    horizon: float = 120.0,
+    on_event: Callable[[StepEvent], None] | None = None,
+) -> Prediction:
+    """Roll ``plan`` forward from ``situation`` for at most ``horizon`` s of simulated time.
+
+    Approval is assumed (the point is to show an operator what approving would do): a tier C
+    plan is approved for the rollout by a pseudo-operator, after the same validation.
+    """
+    rollout = _Rollout(world, config, robot, situation)
+    approvals = ApprovalBook(rollout.config.limits)
+    approvals.learn([plan])
+    approvals.decide(
+        DecisionRequest('simulator', plan.id, plan.digest(), int(Decision.APPROVE)), _T0
+    )
+    events: list[StepEvent] = []
+
+    def record(event: StepEvent) -> None:
+        rollout.state.step = event.index
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    runner = PlanRunner(
+        rollout.core, rollout.lock, plan, rollout, approvals, record, rollout.clock
+    )
+    deadline = _T0 + horizon
+    outcome = runner.run(
+        rollout.clock,
+        rollout.step,
+        lambda: rollout.state.now >= deadline or bool(rollout.state.collided),
+    )
+    return _predict(plan, rollout, outcome, horizon)
+
+
+def _predict(plan: Plan, rollout: _Rollout, outcome: Outcome, horizon: float) -> Prediction:
+    state = rollout.state
+    findings = list(state.findings)
+    error, message = outcome.error, outcome.message
+    if state.collided:
+        findings.insert(0, state.collided)
+        error, message = PlanError.STEP_FAILED, state.collided
+    elif error is PlanError.CANCELED:
+        error, message = PlanError.STEP_TIMEOUT, f'not finished within {horizon:g} s'
+    if error is not PlanError.NONE:
+        findings.insert(0, f'{error.name.lower()}: {message}')
+    resolved_at = rollout.situation.resolved_at
+    reached = (
+        resolved_at is None
+        or math.dist((state.pose.x, state.pose.y), resolved_at[:2]) <= resolved_at[2]
+    )
+    if error in _INVALID:
+        verdict = Verdict.INVALID
+    elif state.collided or error is PlanError.SAFETY_INVARIANT_ACTIVE:
+        verdict = Verdict.UNSAFE
+    elif error is not PlanError.NONE or not reached:
+        verdict = Verdict.FAILURE
+    else:
+        verdict = Verdict.UNSAFE if findings else Verdict.SUCCESS
+    if verdict is Verdict.FAILURE and error is PlanError.NONE:
+        findings.append('plan completes but the incident is not resolved where expected')
+    feasible = error is PlanError.NONE and not state.collided
+    resolves = verdict is Verdict.SUCCESS
+    risk = _risk(verdict, state.clearance, plan)
+    failing = (
+        -1 if error is PlanError.NONE and not state.collided else max(0, outcome.steps_completed)
+    )
+    explanation = {
+        Verdict.SUCCESS: f'resolves the incident in {state.now - _T0:.1f} s, '
+        f'{state.distance:.1f} m, closest approach {state.clearance:.2f} m',
+        Verdict.INVALID: f'the gate would refuse it: {message}',
+        Verdict.UNSAFE: f'unsafe: {findings[0] if findings else message}',
+        Verdict.FAILURE: f'does not resolve the incident: {findings[0] if findings else message}',
+    }.get(verdict, message)
+    return Prediction(
+        plan_id=plan.id, verdict=verdict, feasible=feasible, resolves=resolves,
+        duration=state.now - _T0, distance=state.distance, min_clearance=state.clearance,
+        energy_wh=state.energy, risk=risk, failing_step=failing, path=tuple(state.path),
+        findings=tuple(findings), explanation=explanation, gate_error=error,
+        gate_message=message,
+    )  # fmt: skip
+
+
+def _risk(verdict: Verdict, clearance: float, plan: Plan) -> float:
+    """A risk score in [0, 1]: unsafe is 1; otherwise closeness and what the plan may do.
+
+    0.5 x (1 - clearance / 1 m, floored at 0) for how close the robot comes to anything,
+    + 0.3 for a tier C plan (it resets faults or resumes a mission), + 0.2 when it fails.
+    """
+    if verdict in (Verdict.UNSAFE, Verdict.INVALID):
+        return 1.0
+    closeness = 0.0 if math.isinf(clearance) else max(0.0, 1.0 - clearance / 1.0)
+    score = 0.5 * closeness + (0.3 if plan.tier >= 3 else 0.0)
+    score += 0.2 if verdict is Verdict.FAILURE else 0.0
+    return min(1.0, score)
+
+
+_RANK = {Verdict.SUCCESS: 0, Verdict.FAILURE: 1, Verdict.UNKNOWN: 2, Verdict.UNSAFE: 3,
+         Verdict.INVALID: 4}  # fmt: skip
+
+
+def rank(predictions: list[Prediction]) -> list[Prediction]:
+    """Best first: plans that resolve the incident, then lower risk, then sooner.
+
+    Unsafe and invalid plans always come last, whatever else they promise: they never reach the
+    top of an operator's list.
+    """
+    return sorted(predictions, key=lambda p: (_RANK[p.verdict], p.risk, p.duration))
