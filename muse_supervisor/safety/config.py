@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from muse_supervisor.params import ConfigError, param
+from muse_supervisor.params.files import read_params_file, section_applies
 from muse_supervisor.params.spec import from_mapping
 
 _NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
@@ -349,3 +350,24 @@ def _check_timeout(key: str, value: float) -> None:
 def _check_topic(key: str, topic: str) -> None:
     if not re.match(r'^~?/?[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$', topic):
         raise ConfigError(f'parameter {key}: {topic!r} is not a valid ROS topic name')
+
+
+def gate_config_from_file(path: str, node_fqn: str = '/safety_gate') -> GateConfig:
+    """The configuration a gate called ``node_fqn`` would run with, read from its parameter file.
+
+    The plan simulator predicts with the gate's own limits: it reads the same file the gate is
+    started with, the sections ROS would apply to that gate, later ones winning.
+    """
+    params = read_params_file(path)
+    values: dict[str, Any] = {}
+    for section, entries in params.sections.items():
+        if section_applies(section, node_fqn):
+            values.update(entries)
+    if not values:
+        raise ConfigError(
+            f'parameter file {path}: no section applies to {node_fqn} (sections: '
+            f'{sorted(params.sections)})'
+        )
+    values.pop('autostart', None)
+    values.pop('use_sim_time', None)
+    return gate_config_from_parameters(values)
