@@ -20,8 +20,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-
-import numpy as np
+from typing import Any
 
 from muse_supervisor.domain.geometry import normalize_angle
 from muse_supervisor.domain.motion import Pose2D
@@ -33,10 +32,15 @@ from muse_supervisor.safety.plans import PlanError
 from muse_supervisor.safety.runner import Outcome, PlanRunner, StepEvent
 from muse_supervisor.safety.skills import NavigationStatus, NoticeKind, StepState
 from muse_supervisor.sim.planner import Grid, inflate, plan_path
-from muse_supervisor.sim.world import FREE, World
+from muse_supervisor.sim.world import World, Zone
 
 _T0 = 1000.0  # the rollout clock's origin (s): any positive time works
 _INVALID = {PlanError.INVALID_PLAN, PlanError.SKILL_NOT_ALLOWED, PlanError.ARGUMENT_OUT_OF_RANGE}
+Path = list[tuple[float, float]]
+# Per process, bounded: grids by (map, inflation, zones, overlays), paths by (grid, start, goal).
+# Each entry keeps its key object alive, so an id() in a key is never reused while cached.
+_GRIDS: dict[tuple[object, ...], tuple[object, Grid]] = {}
+_PATHS: dict[tuple[object, ...], tuple[Grid, Path | None]] = {}
 _PATH_SAMPLE = 0.2  # s between recorded poses of the predicted path
 _CORNER = 0.1  # m: the path follower heads for the next corner once this close to one
 
@@ -128,8 +132,7 @@ class _FollowPath:
     def __init__(self, rollout: _Rollout, goal: tuple[float, float, float]) -> None:
         self.rollout, self.goal = rollout, goal
         state = rollout.state
-        grid = rollout.grid_now()
-        self.path = plan_path(grid, (state.pose.x, state.pose.y), (goal[0], goal[1]))
+        self.path = rollout.path((state.pose.x, state.pose.y), (goal[0], goal[1]))
         self.total = max(1e-6, math.dist((state.pose.x, state.pose.y), goal[:2]))
         self.next = 1  # index of the path corner being driven to
         self.canceled = False
@@ -185,7 +188,6 @@ class _Rollout:
         self.core = GateCore(self.config, _T0)
         self.lock = threading.Lock()
         self.state = _State(_T0, situation.pose)
-        self._grids: dict[tuple[KeepOutZone, ...], Grid] = {}
         self._last_sample = -math.inf
         core = self.core
         core.activate(_T0)
@@ -227,21 +229,26 @@ class _Rollout:
 
     def grid_now(self) -> Grid:
         """The inflated grid with the situation's obstacles and the zones in force now."""
-        zones = self.core.keep_out_zones
-        grid = self._grids.get(zones)
-        if grid is None:
-            from muse_supervisor.sim.world import Zone
+        solid = tuple((c.x, c.y, c.radius) for c in self.situation.obstacles)
+        people = tuple((c.x, c.y, c.radius) for c in self.situation.people)
+        zones = tuple(Zone(z.name, 'keep_out', z.polygon) for z in self.core.keep_out_zones)
+        radius = self.robot.radius + self.robot.plan_margin
+        key = (id(self.world.map), radius, zones, solid + people)
+        cached = _GRIDS.get(key)
+        if cached is None or cached[0] is not self.world.map:
+            cached = (self.world.map, inflate(self.world.map, radius, zones, solid + people))
+            _remember(_GRIDS, key, cached, 16)
+        return cached[1]
 
-            solid = tuple((c.x, c.y, c.radius) for c in self.situation.obstacles)
-            people = tuple((c.x, c.y, c.radius) for c in self.situation.people)
-            grid = inflate(
-                self.world.map,
-                self.robot.radius + self.robot.plan_margin,
-                tuple(Zone(z.name, 'keep_out', z.polygon) for z in zones),
-                solid + people,
-            )
-            self._grids[zones] = grid
-        return grid
+    def path(self, start: tuple[float, float], goal: tuple[float, float]) -> Path | None:
+        """A path on :meth:`grid_now`; the k plans of one situation mostly share their paths."""
+        grid = self.grid_now()
+        key = (id(grid), start, goal)
+        cached = _PATHS.get(key)
+        if cached is None or cached[0] is not grid:
+            cached = (grid, plan_path(grid, start, goal))
+            _remember(_PATHS, key, cached, 256)
+        return cached[1]
 
     def step(self, dt: float) -> None:
         """Advance the world by ``dt``: the base follows the gate's output."""
@@ -285,21 +292,31 @@ class _Rollout:
         state.clearance = min(state.clearance, self._clearance(pose))
 
     def _ray(self, pose: Pose2D) -> float:
-        """Distance from the robot's front to the first obstacle straight ahead."""
+        """Distance from the robot's front to the first obstacle straight ahead.
+
+        Sphere tracing on the map's distance field (each step as long as the clearance there
+        allows), and the exact intersection with each obstacle circle.
+        """
         occupancy = self.world.map
-        step = occupancy.resolution / 2
         reach = self.robot.sensor_range[1] + self.robot.radius
         cos, sin = math.cos(pose.yaw), math.sin(pose.yaw)
+        hit = math.inf
         travelled = self.robot.radius
         while travelled <= reach:
-            x, y = pose.x + cos * travelled, pose.y + sin * travelled
-            row, column = occupancy.cell_of(x, y)
-            if not occupancy.inside(row, column) or occupancy.cells[row, column] != FREE:
-                return travelled - self.robot.radius
-            if any(math.dist((x, y), (c.x, c.y)) <= c.radius for c in self.situation.obstacles):
-                return travelled - self.robot.radius
-            travelled += step
-        return math.inf
+            free = occupancy.clearance(pose.x + cos * travelled, pose.y + sin * travelled)
+            if free <= occupancy.resolution / 2:
+                hit = travelled
+                break
+            travelled += free
+        for c in self.situation.obstacles:  # ray-circle: |p + t d - c| = r, smallest t >= 0
+            bx, by = pose.x - c.x, pose.y - c.y
+            b = bx * cos + by * sin
+            disc = b * b - (bx * bx + by * by - c.radius * c.radius)
+            if disc >= 0:
+                t = -b - math.sqrt(disc)
+                if t >= 0:
+                    hit = min(hit, t)
+        return max(0.0, hit - self.robot.radius)
 
     def _clearance(self, pose: Pose2D) -> float:
         """Distance from the footprint's edge to the nearest obstacle, person zone or zone."""
@@ -308,7 +325,7 @@ class _Rollout:
             (math.dist((pose.x, pose.y), (c.x, c.y)) - c.radius for c in circles),
             default=math.inf,
         )
-        nearest = min(nearest, _map_clearance(self.world, pose, 2.0))
+        nearest = min(nearest, self.world.map.clearance(pose.x, pose.y))
         for zone in self.core.keep_out_zones:
             nearest = min(nearest, _polygon_distance(zone.polygon, pose.x, pose.y))
         return max(0.0, nearest - self.robot.radius)
@@ -317,7 +334,7 @@ class _Rollout:
         state, pose = self.state, self.state.pose
         if state.collided:
             return
-        if _map_clearance(self.world, pose, self.robot.radius) < self.robot.radius:
+        if self.world.map.clearance(pose.x, pose.y) < self.robot.radius:
             state.collided = f'collision with the map at ({pose.x:.2f}, {pose.y:.2f})'
         for c in self.situation.obstacles:
             if math.dist((pose.x, pose.y), (c.x, c.y)) < c.radius + self.robot.radius:
@@ -327,26 +344,6 @@ class _Rollout:
             finding = f'drives through {spill.name}'
             if inside and finding not in state.findings:
                 state.findings.append(finding)
-
-
-def _map_clearance(world: World, pose: Pose2D, window: float) -> float:
-    """Distance from the robot's center to the nearest non-free cell within ``window`` m."""
-    occupancy = world.map
-    cells = math.ceil(window / occupancy.resolution)
-    row, column = occupancy.cell_of(pose.x, pose.y)
-    r0, r1 = max(0, row - cells), min(occupancy.height, row + cells + 1)
-    c0, c1 = max(0, column - cells), min(occupancy.width, column + cells + 1)
-    if r0 >= r1 or c0 >= c1:
-        return 0.0  # off the map
-    patch = occupancy.cells[r0:r1, c0:c1] != FREE
-    if not patch.any():
-        return math.inf
-    rows, columns = np.nonzero(patch)
-    xs = occupancy.origin[0] + (columns + c0 + 0.5) * occupancy.resolution
-    ys = occupancy.origin[1] + (rows + r0 + 0.5) * occupancy.resolution
-    # Distance to the nearest cell's edge, not its center: half a cell closer.
-    distances = np.hypot(xs - pose.x, ys - pose.y) - occupancy.resolution / 2
-    return float(max(0.0, distances.min()))
 
 
 def _polygon_distance(polygon: tuple[tuple[float, float], ...], x: float, y: float) -> float:
@@ -480,3 +477,9 @@ def rank(predictions: list[Prediction]) -> list[Prediction]:
     top of an operator's list.
     """
     return sorted(predictions, key=lambda p: (_RANK[p.verdict], p.risk, p.duration))
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    cache[key] = value
+    while len(cache) > size:
+        cache.pop(next(iter(cache)))

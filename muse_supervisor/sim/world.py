@@ -8,6 +8,7 @@ in the map frame. Everything is plain data: the rollouts and the simulated robot
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,18 @@ class OccupancyMap:
         """Whether world point (x, y) is in a known free cell (off the map is not free)."""
         row, column = self.cell_of(x, y)
         return self.inside(row, column) and self.cells[row, column] == FREE
+
+    @functools.cached_property
+    def distances(self) -> np.ndarray:
+        """:func:`distance_field` of this map, computed on first use."""
+        return distance_field(self)
+
+    def clearance(self, x: float, y: float) -> float:
+        """Metres from (x, y) to the nearest non-free cell's edge (0 off the map or inside one)."""
+        row, column = self.cell_of(x, y)
+        if not self.inside(row, column):
+            return 0.0
+        return max(0.0, float(self.distances[row, column]) - self.resolution / 2)
 
 
 @dataclass(frozen=True)
@@ -227,3 +240,47 @@ def _number(path: Path, spec: dict[str, Any], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise WorldError(f'{path}: {key} {value!r}, expected a number')
     return float(value)
+
+
+def distance_field(occupancy: OccupancyMap) -> np.ndarray:
+    """Metres from each cell's center to the nearest non-free cell's center (0 on those).
+
+    The exact Euclidean distance transform (Felzenszwalb and Huttenlocher's lower envelope of
+    parabolas, rows then columns): computed once per map, it makes ray casts and clearance
+    look-ups a read instead of a search.
+    """
+    big = float((occupancy.height + occupancy.width) ** 2)
+    squared = np.where(occupancy.cells != FREE, 0.0, big)
+    squared = np.apply_along_axis(_edt_1d, 1, squared)
+    squared = np.apply_along_axis(_edt_1d, 0, squared)
+    return np.sqrt(squared) * occupancy.resolution
+
+
+def _edt_1d(f: np.ndarray) -> np.ndarray:
+    """Squared distance transform of one line of squared costs ``f`` (in cells)."""
+    n = len(f)
+    out = np.empty(n)
+    v = [0]  # the parabolas of the lower envelope
+    z = [-math.inf, math.inf]  # their boundaries
+    for q in range(1, n):
+        while True:
+            p = v[-1]
+            s = ((f[q] + q * q) - (f[p] + p * p)) / (2.0 * (q - p))
+            if s <= z[-2]:
+                v.pop()
+                z.pop()
+                if v:
+                    continue
+                v.append(q)
+                z[-1:] = [-math.inf, math.inf]
+                break
+            v.append(q)
+            z[-1:] = [s, math.inf]
+            break
+    k = 0
+    for q in range(n):
+        while z[k + 1] < q:
+            k += 1
+        p = v[k]
+        out[q] = (q - p) ** 2 + f[p]
+    return out
