@@ -40,7 +40,8 @@ from muse_supervisor.nodes.conversions import plan_from_msg, time_msg, yaw_of
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.safety.config import GateConfig, gate_config_from_file
-from muse_supervisor.sim.rollout import Prediction, RobotModel, Situation, Verdict, simulate
+from muse_supervisor.sim.backend import BACKENDS, SimulatorBackend
+from muse_supervisor.sim.rollout import Prediction, RobotModel, Situation, Verdict
 from muse_supervisor.sim.world import World, WorldError, load_world
 
 _ODOM_WAIT = 2.0  # s a goal waits for the first odometry before it is refused
@@ -53,6 +54,10 @@ _LATCHED = QoSProfile(
 class PlanSimulatorConfig:
     """Parameters of ``plan_simulator`` (see ``config/plan_simulator.yaml``)."""
 
+    backend: str = param(
+        'builtin', 'Simulator backend (muse_supervisor/sim/backend.py); see docs/SIMULATOR.md '
+        'for plugging in another.', choices=('builtin',),
+    )  # fmt: skip
     world: str = param(
         '', 'World file (map_server map, places, zones); empty: the shipped warehouse '
         '(share/muse_supervisor/config/maps/warehouse_world.yaml).',
@@ -85,18 +90,18 @@ class PlanSimulatorConfig:
     )  # fmt: skip
 
 
-# ----- worker processes: each loads the world once ----------------------------------------------
-_WORKER: dict[str, Any] = {}
+# ----- worker processes: each makes its backend (loads the world) once --------------------------
+_WORKER: dict[str, SimulatorBackend] = {}
 
 
-def _load_worker(world_path: str, gate: GateConfig, robot: RobotModel, horizon: float) -> None:
-    _WORKER.update(world=load_world(Path(world_path)), gate=gate, robot=robot, horizon=horizon)
+def _load_worker(
+    backend: str, world_path: str, gate: GateConfig, robot: RobotModel, horizon: float
+) -> None:
+    _WORKER['backend'] = BACKENDS[backend](Path(world_path), gate, robot, horizon)
 
 
 def _evaluate(plan: Plan, situation: Situation) -> Prediction:
-    return simulate(
-        plan, _WORKER['world'], _WORKER['gate'], situation, _WORKER['robot'], _WORKER['horizon']
-    )
+    return _WORKER['backend'].evaluate(plan, situation)
 
 
 class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
@@ -133,7 +138,7 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
             max_workers=workers,
             mp_context=multiprocessing.get_context('spawn'),  # never fork a process with DDS
             initializer=_load_worker,
-            initargs=(world_path, gate, robot, config.horizon),
+            initargs=(config.backend, world_path, gate, robot, config.horizon),
         )
         self._entities = [
             self.create_subscription(Odometry, 'odom', self._on_odom, 1),
