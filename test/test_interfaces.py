@@ -23,9 +23,12 @@ from muse_supervisor.msg import (
     SkillArgument,
     StopReason,
 )
+from muse_supervisor.safety.approvals import Decision
 from muse_supervisor.safety.gate import Cause, GateState
 from muse_supervisor.safety.plans import PlanError
+from muse_supervisor.safety.runner import StepPhase
 from muse_supervisor.safety.skills import NoticeKind
+from muse_supervisor.sim.rollout import Verdict
 from muse_supervisor.srv import ApprovePlan, ResetGate
 
 
@@ -45,6 +48,9 @@ def _constant(message_type: type, prefix: str, name: str) -> int:
         (StopReason, 'CAUSE_', Cause),
         (GateStatus, 'STATE_', GateState),
         (OperatorNotice, 'KIND_', NoticeKind),
+        (PlanEvaluation, 'OUTCOME_', Verdict),
+        (ApprovePlan.Request, 'DECISION_', Decision),
+        (ExecutePlan.Feedback, 'STEP_', StepPhase),
     ],
 )
 def test_message_constants_mirror_the_domain(message_type: type, prefix: str, enum: type) -> None:

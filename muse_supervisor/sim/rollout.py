@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from muse_supervisor.domain.geometry import normalize_angle
+from muse_supervisor.domain.geometry import normalize_angle, point_in_polygon
 from muse_supervisor.domain.motion import Pose2D
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.safety.approvals import ApprovalBook, Decision, DecisionRequest
@@ -135,7 +135,6 @@ class _FollowPath:
         self.path = rollout.path((state.pose.x, state.pose.y), (goal[0], goal[1]))
         self.total = max(1e-6, math.dist((state.pose.x, state.pose.y), goal[:2]))
         self.next = 1  # index of the path corner being driven to
-        self.canceled = False
 
     def poll(self, now: float) -> NavigationStatus:
         rollout = self.rollout
@@ -152,7 +151,7 @@ class _FollowPath:
         return NavigationStatus(StepState.RUNNING, progress, f'{remaining:.2f} m to go')
 
     def cancel(self) -> None:
-        self.canceled = True
+        self.rollout.nav_command(0.0, 0.0)  # as Nav2's controller does when a goal ends
 
     def _pursue(self, pose: Pose2D, speed: float) -> tuple[float, float]:
         """Turn toward the next corner of the path, drive when facing it (Nav2-like, simpler)."""
@@ -347,8 +346,6 @@ class _Rollout:
 
 
 def _polygon_distance(polygon: tuple[tuple[float, float], ...], x: float, y: float) -> float:
-    from muse_supervisor.domain.geometry import point_in_polygon
-
     if point_in_polygon(x, y, polygon):
         return 0.0
     best = math.inf
