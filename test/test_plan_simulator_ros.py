@@ -175,3 +175,45 @@ def test_a_world_file_that_does_not_exist_refuses_to_configure(namespace: str) -
     finally:
         output = stop_process(node)
     assert '/nonexistent/world.yaml' in output and 'Traceback' not in output
+
+
+def test_killing_the_node_takes_its_workers_with_it(ros_context: Any, namespace: str) -> None:
+    import contextlib
+    import os
+    import signal
+
+    node = _start(namespace)
+    client = Client(ros_context, namespace)
+    children: list[int] = []
+    try:
+        goal, _ = client.send(_plan('warm-up', _reverse(0.2)))  # the pool starts on demand
+        result = goal.get_result_async()
+        wait_for(result.done, timeout=60, what='a first evaluation')
+        children = _children(node.pid)
+        assert children, 'no worker processes were started'
+        os.kill(node.pid, signal.SIGKILL)
+        node.wait(timeout=10)
+        wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, what='workers gone')
+    finally:
+        for pid in children:  # left behind, they would hold the node's output pipe open
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        client.close()
+        stop_process(node)
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f'/proc/{pid}/task')
+    found: list[int] = []
+    for task in tasks.iterdir():
+        text = (task / 'children').read_text().split()
+        found.extend(int(child) for child in text)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except FileNotFoundError:
+        return False
+    return stat.split(')')[-1].split()[0] != 'Z'

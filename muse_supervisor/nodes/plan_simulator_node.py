@@ -98,6 +98,14 @@ def _load_worker(
     backend: str, world_path: str, gate: GateConfig, robot: RobotModel, horizon: float
 ) -> None:
     _WORKER['backend'] = BACKENDS[backend](Path(world_path), gate, robot, horizon)
+    parent = os.getppid()
+
+    def end_with_parent() -> None:  # a node killed outright must not leave its workers behind
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=end_with_parent, name='parent_watch', daemon=True).start()
 
 
 def _evaluate(plan: Plan, situation: Situation) -> Prediction:
