@@ -122,6 +122,7 @@ class _State:
     path: list[Pose2D] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     collided: str = ''
+    depleted: str = ''
     notices: list[str] = field(default_factory=list)
     step: int = 0
 
@@ -166,6 +167,9 @@ class _FollowPath:
         if abs(heading) > 0.2:
             return 0.0, turn
         remaining = math.dist((pose.x, pose.y), self.goal[:2])
+        for zone in self.rollout.world.zones:  # Nav2's speed filter: slower in slow zones
+            if zone.kind == 'slow' and zone.contains(pose.x, pose.y):
+                speed = min(speed, zone.max_speed)
         return min(speed, 0.8 * remaining + 0.05), turn
 
 
@@ -267,6 +271,11 @@ class _Rollout:
         power += robot.turn_w_per_radps * abs(angular)
         state.energy += power * dt / 3600.0  # Wh
         self._check_contact()
+        available = self.situation.battery * self.robot.battery_wh
+        if state.energy > available and not state.depleted:
+            state.depleted = (
+                f'battery empty after {state.distance:.1f} m ({available:.2f} Wh were left)'
+            )
         self._sense()
         if state.now - self._last_sample >= _PATH_SAMPLE:
             state.path.append(state.pose)
@@ -396,7 +405,9 @@ def simulate(
     outcome = runner.run(
         rollout.clock,
         rollout.step,
-        lambda: rollout.state.now >= deadline or bool(rollout.state.collided),
+        lambda: (
+            rollout.state.now >= deadline or bool(rollout.state.collided or rollout.state.depleted)
+        ),
     )
     return _predict(plan, rollout, outcome, horizon)
 
@@ -408,6 +419,8 @@ def _predict(plan: Plan, rollout: _Rollout, outcome: Outcome, horizon: float) ->
     if state.collided:
         findings.insert(0, state.collided)
         error, message = PlanError.STEP_FAILED, state.collided
+    elif state.depleted:
+        error, message = PlanError.STEP_FAILED, state.depleted
     elif error is PlanError.CANCELED:
         error, message = PlanError.STEP_TIMEOUT, f'not finished within {horizon:g} s'
     if error is not PlanError.NONE:

@@ -149,3 +149,23 @@ def test_an_incident_goal_that_is_not_reached_is_a_failure() -> None:
     charge = simulate(plan('charge', step(Skill.NAVIGATE_TO, target='charger_1')), WORLD, CONFIG,
                       low_battery)  # fmt: skip
     assert charge.verdict is Verdict.SUCCESS and charge.resolves
+
+
+def test_a_slow_zone_slows_the_robot_down() -> None:
+    """The warehouse's crossing (x 1..2, y -1..1) caps speed at 0.2 m/s, as Nav2's filter does."""
+    across = plan('across', step(Skill.NAVIGATE_TO, target=(3.5, 0.0, 0.0)))
+    prediction = simulate(across, WORLD, CONFIG, Situation(Pose2D(0.3, 0.0, 0.0)))
+    assert prediction.verdict is Verdict.SUCCESS, prediction.explanation
+    inside = [p.linear for p in prediction.path if 1.1 <= p.x <= 1.9]
+    outside = [p.linear for p in prediction.path if p.x >= 2.3]
+    assert inside and max(inside) <= 0.2 + 1e-9
+    assert max(outside) > 0.3
+
+
+def test_a_battery_that_runs_out_on_the_way_fails_the_plan() -> None:
+    far = plan('far', step(Skill.NAVIGATE_TO, target='aisle_2_end'))
+    full = simulate(far, WORLD, CONFIG, HOME)
+    almost_empty = Situation(Pose2D(0.0, 0.0, 0.0), battery=full.energy_wh / 2 / 200.0)
+    prediction = simulate(far, WORLD, CONFIG, almost_empty)
+    assert prediction.verdict is Verdict.FAILURE and 'battery empty' in prediction.explanation
+    assert prediction.distance < full.distance
