@@ -12,6 +12,7 @@ Threads (which runs what):
 
 - The gate node's executor thread (:func:`~muse_supervisor.nodes.lifecycle.run`, a
   ``SingleThreadedExecutor``): lifecycle transitions, odometry, obstacle distance, proposals,
+  the latched e-stop and person values (transient-local subscriptions, for a restart),
   the graph guard, the ``reset`` and ``approve_plan`` services, the ``execute_plan`` action's
   callbacks, and every ROS call the plan worker needs (Nav2 goals, trigger services), which the
   worker hands over with :meth:`SafetyGateNode.call_soon`: the worker itself never calls ROS.
@@ -24,7 +25,7 @@ Threads (which runs what):
 Locks: ``_lock`` guards the core, the approval book and the status reporter, and is held while
 ``cmd_vel`` and ``gate_status`` are published, so outputs stay in order. Callback groups: with
 single-threaded executors a group adds no concurrency, so every entity uses its node's default
-group. Every input has a depth-1 queue (the e-stop and person inputs excepted: they are reliable).
+group. Every input has a depth-1 queue; the e-stop and person inputs are reliable as well.
 
 Clocks: the core's time is the gate node's clock (``/clock`` under ``use_sim_time``): every
 timeout, stamp and deadline is compared in that time. The output timer runs on the steady clock,
