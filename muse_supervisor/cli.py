@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from muse_supervisor.stack import PACKAGE, STACK, NodeLaunch, StackError, fleet_plan
-from muse_supervisor.stack.duplicates import clash_message, clashes
+from muse_supervisor.stack.duplicates import clash_message, clashes, is_newcomer
 from muse_supervisor.stack.launcher import NodeProcess, StackProcesses, find_executable, start
 from muse_supervisor.stack.signals import init_ros
 from muse_supervisor.teleop.core import Limits, Steps, TeleopError, Velocity
@@ -31,6 +31,7 @@ from muse_supervisor.teleop.core import Limits, Steps, TeleopError, Velocity
 DESCRIPTION = 'start, inspect and drive the muse_supervisor stack without ros2 launch'
 # How long `up` listens to the graph for nodes that already carry the stack's names.
 DISCOVERY_SETTLE = 2.0
+NEWCOMER_WINDOW = 15.0  # s: a duplicate on another host stops a stack this young
 EPILOG = (
     'Parameter files: the installed share/muse_supervisor/config unless --config-dir is given; '
     "./run.sh reinstalls the clone's config/ before it starts the stack."
@@ -293,11 +294,27 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
             flush=True,
         )
         end = time.monotonic() + duration if duration is not None else math.inf
+        # Discovery can take seconds on a loaded host: a name listed twice later on stops this
+        # stack if it is the newcomer (its processes started later; see is_newcomer).
+        newcomer_until = time.monotonic() + NEWCOMER_WINDOW
+        warned = False
         while not stopping and time.monotonic() < end:
             exited = stack.exited()
             if exited:
                 _report_exits(exited)
                 return 1
+            duplicated = twice()
+            if duplicated:
+                own = {node.process.pid for node in stack.nodes}
+                if is_newcomer(duplicated, own, time.monotonic() < newcomer_until):
+                    return _refuse(duplicated)
+                if not warned:
+                    print(
+                        f'muse-supervisor: warning: {", ".join(duplicated)} now also run '
+                        'elsewhere, started after this stack; that one should give way',
+                        file=sys.stderr,
+                    )
+                    warned = True
             time.sleep(0.2)
         return 0
     finally:

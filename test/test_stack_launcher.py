@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from muse_supervisor.stack import StackError, fleet_plan, launch_plan
-from muse_supervisor.stack.duplicates import clash_message, clashes, processes_running
+from muse_supervisor.stack.duplicates import (
+    clash_message,
+    clashes,
+    is_newcomer,
+    processes_running,
+    started_at,
+)
 from muse_supervisor.stack.launcher import exit_reason, start
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,11 +132,12 @@ def test_clashes_keep_the_planned_order() -> None:
     assert clashes(planned, set()) == []
 
 
-def _fake_proc(root: Path, pid: int, parent: int, argv: list[str]) -> None:
+def _fake_proc(root: Path, pid: int, parent: int, argv: list[str], start: int = 100) -> None:
     entry = root / str(pid)
     entry.mkdir()
     (entry / 'cmdline').write_bytes(b'\0'.join(a.encode() for a in argv) + b'\0')
-    (entry / 'stat').write_text(f'{pid} (safety gate) S {parent} 1 1 0 -1\n')
+    rest = ' '.join(['0'] * 15)  # fields 7-21 of /proc/<pid>/stat; starttime is field 22
+    (entry / 'stat').write_text(f'{pid} (safety gate) S {parent} 1 1 {rest} {start} 0\n')
 
 
 def test_the_process_behind_a_clash_is_named_with_how_to_stop_it(tmp_path: Path) -> None:
@@ -143,3 +150,17 @@ def test_the_process_behind_a_clash_is_named_with_how_to_stop_it(tmp_path: Path)
     assert '/robot_1/safety_gate: pid 4242 (parent 4000)' in message
     assert '/robot_1/reasoner: not a process of this machine' in message
     assert 'ROS_DOMAIN_ID=42' in message and 'another --namespace' in message
+
+
+def test_the_stack_whose_nodes_started_later_gives_way(tmp_path: Path) -> None:
+    """A duplicate seen only after start-up (slow discovery) stops the newer stack, not both."""
+    gate = ['python', 'safety_gate_node', '--ros-args', '-r', '__node:=safety_gate']
+    _fake_proc(tmp_path, 100, 1, [*gate, '-r', '__ns:=/robot_1'], start=5000)  # the older
+    _fake_proc(tmp_path, 200, 1, [*gate, '-r', '__ns:=/robot_1'], start=9000)  # the newer
+    assert started_at(100, tmp_path) == 5000
+    names = ['/robot_1/safety_gate']
+    assert is_newcomer(names, {200}, recent=False, proc=tmp_path)
+    assert not is_newcomer(names, {100}, recent=True, proc=tmp_path)
+    # The other node on another host: only a stack that has just started gives way.
+    assert is_newcomer(['/robot_2/safety_gate'], {200}, recent=True, proc=tmp_path)
+    assert not is_newcomer(['/robot_2/safety_gate'], {200}, recent=False, proc=tmp_path)

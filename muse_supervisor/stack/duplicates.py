@@ -72,3 +72,28 @@ def clash_message(names: list[str], domain: str, proc: Path = PROC) -> str:
         'stack under another --namespace'
     )
     return '\n'.join(lines)
+
+
+def started_at(pid: int, proc: Path = PROC) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22)."""
+    try:
+        status = (proc / str(pid) / 'stat').read_text()
+    except OSError:
+        return None
+    return int(status.rsplit(')', 1)[1].split()[19])
+
+
+def is_newcomer(names: Iterable[str], own_pids: set[int], recent: bool, proc: Path = PROC) -> bool:
+    """Whether this stack, not the other, should give way for the duplicated ``names``.
+
+    The stack whose node processes started later is the newcomer. When the other node runs on
+    another host (no local process carries the name), the stack that has only just started
+    (``recent``) counts as the newcomer.
+    """
+    own = [t for t in (started_at(pid, proc) for pid in own_pids) if t is not None]
+    for name in names:
+        others = [p for p in processes_running(name, proc) if p.pid not in own_pids]
+        starts = [t for t in (started_at(p.pid, proc) for p in others) if t is not None]
+        if starts and own:
+            return min(starts) <= min(own)
+    return recent
