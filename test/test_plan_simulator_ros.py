@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,16 +28,27 @@ REPO = Path(__file__).resolve().parents[1]
 NODE = Path(sys.prefix) / 'bin' / 'plan_simulator_node'
 
 
-def _start(namespace: str, *overrides: str) -> subprocess.Popen[str]:
+def _start(
+    namespace: str, *overrides: str, shipped: bool = False, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """The node with the clone's files, or (``shipped``) with the installed defaults."""
     command = [
         str(NODE), '--ros-args', '-r', f'__ns:={namespace}',
-        '--params-file', str(REPO / 'config' / 'plan_simulator.yaml'),
-        '-p', 'autostart:=true', '-p', f'world:={REPO / "config/maps/warehouse_world.yaml"}',
-        '-p', f'gate_parameters:={REPO / "config/safety_gate.yaml"}', '-p', 'workers:=2',
+        '--params-file', str(REPO / 'config' / 'plan_simulator.yaml'), '-p', 'autostart:=true',
     ]  # fmt: skip
+    if not shipped:
+        command += [
+            '-p',
+            f'world:={REPO / "config/maps/warehouse_world.yaml"}',
+            '-p',
+            'workers:=2',
+        ]
+        command += ['-p', f'gate_parameters:={REPO / "config/safety_gate.yaml"}']
     for override in overrides:
         command += ['-p', override]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
 
 
 class Client:
@@ -217,3 +229,30 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.split(')')[-1].split()[0] != 'Z'
+
+
+def test_the_installed_world_and_gate_file_are_found_without_a_sourced_workspace(
+    namespace: str,
+) -> None:
+    """As ``muse-supervisor up`` starts it: no AMENT_PREFIX_PATH, the shipped defaults.
+
+    Failed before the fix: the share folder was looked up on the ament index only, and the
+    configure transition failed without a word.
+    """
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != 'AMENT_PREFIX_PATH'}
+    node = _start(namespace, shipped=True, env=env)
+    try:
+        assert node.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and node.poll() is None:
+            line = node.stdout.readline()
+            lines.append(line)
+            if 'configured: world warehouse' in line:
+                break
+        assert any('configured: world warehouse' in line for line in lines), ''.join(lines)
+        assert node.poll() is None
+    finally:
+        stop_process(node)

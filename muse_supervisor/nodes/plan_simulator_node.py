@@ -17,6 +17,7 @@ import concurrent.futures
 import math
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -130,14 +131,13 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
         if result != TransitionCallbackReturn.SUCCESS or self.config is None:
             return result
         config = self.config
-        share = _share()
-        world_path = config.world or str(share / 'config' / 'maps' / 'warehouse_world.yaml')
-        gate_path = config.gate_parameters or str(share / 'config' / 'safety_gate.yaml')
         gate_fqn = f'{self.get_namespace().rstrip("/")}/{config.gate_node}'
         try:
+            world_path = config.world or str(_share() / 'config' / 'maps' / 'warehouse_world.yaml')
+            gate_path = config.gate_parameters or str(_share() / 'config' / 'safety_gate.yaml')
             self._world = load_world(Path(world_path))
             gate = gate_config_from_file(gate_path, gate_fqn)
-        except (WorldError, ConfigError) as error:
+        except (WorldError, ConfigError, OSError) as error:
             self.get_logger().error(f'invalid configuration, not configuring: {error}')
             return TransitionCallbackReturn.FAILURE
         robot = RobotModel(radius=config.robot_radius, plan_margin=config.plan_margin)
@@ -343,9 +343,20 @@ def _not_evaluated(plan: Plan, deadline: float, why: str = '') -> PlanEvaluation
 
 
 def _share() -> Path:
-    from ament_index_python.packages import get_package_share_directory
+    """The installed ``share/muse_supervisor``: on the ament prefix path, else this environment.
 
-    return Path(get_package_share_directory('muse_supervisor'))
+    ``muse-supervisor up`` starts nodes without a sourced workspace (no ``AMENT_PREFIX_PATH``),
+    and so does a bare ``plan_simulator_node`` from the venv: both find it under ``sys.prefix``.
+    """
+    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    for prefix in [*prefixes, sys.prefix]:
+        share = Path(prefix) / 'share' / 'muse_supervisor'
+        if share.is_dir():
+            return share
+    raise ConfigError(
+        f'no share/muse_supervisor under {[*prefixes, sys.prefix]}: install the package, or '
+        'set the world and gate_parameters parameters'
+    )
 
 
 def main(args: list[str] | None = None) -> int:
