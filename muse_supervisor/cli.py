@@ -186,7 +186,10 @@ def _banner(plan: list[NodeLaunch]) -> str:
     names = sorted({node.declaration.name for node in plan})
     robots = sorted({node.namespace for node in plan})
     if len(names) == len(STACK):
-        what = 'the safety gate, and skeletons (lifecycle and parameters only) of the others'
+        what = (
+            'the safety gate, the plan simulator, and skeletons (lifecycle and parameters only) '
+            'of the others'
+        )
     else:
         what = ', '.join(names)
     return (
