@@ -144,6 +144,8 @@ def test_every_plan_comes_back_evaluated_with_feedback_per_plan(client: Client) 
     assert 'max_reverse_distance' in ' '.join(response.evaluations[1].findings) or (
         'outside' in ' '.join(response.evaluations[1].findings)
     )
+    # Feedback and result travel on topics of their own: the last feedback may come after it.
+    wait_for(lambda: len(feedback) == 3, timeout=10, what='feedback for every plan')
     assert [f.plans_done for f in feedback] == [1, 2, 3]
 
 
