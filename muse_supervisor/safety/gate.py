@@ -322,6 +322,11 @@ class GateCore:
         self._clock_stalled = steady - self._clock_advanced > self.config.limits.clock_timeout
 
     @property
+    def clock_stalled(self) -> bool:
+        """Whether the clock watchdog finds the gate clock stopped (a ``CLOCK_STALE`` stop)."""
+        return self._clock_stalled
+
+    @property
     def active(self) -> bool:
         """Whether the gate is active (its lifecycle state), not whether motion is allowed."""
         return self._active

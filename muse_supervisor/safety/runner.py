@@ -262,7 +262,7 @@ class PlanRunner:
         with self.lock:
             active = self.core.active
             blocking = self.core.invariant_active(now)
-            if any(stop.cause is Cause.CLOCK_STALE for stop in self.core.stops(now)):
+            if self.core.clock_stalled:
                 blocking = '; '.join(filter(None, (blocking, 'the gate clock has stopped')))
         if not active:
             return Outcome(
