@@ -138,12 +138,14 @@ class Robot:
         """``estop``: what the latched e-stop input says at start (``None``: nothing)."""
         from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
+        from rclpy.action import ActionClient
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Bool, Header
         from std_srvs.srv import Trigger
 
+        from muse_supervisor.action import ExecutePlan
         from muse_supervisor.msg import Alarm, GateStatus, OperatorNotice, RecoveryProposal
 
         self.namespace = namespace
@@ -195,6 +197,10 @@ class Robot:
             self.estop(estop)
         node.create_timer(0.05, self._on_heartbeat_timer)
         node.create_timer(0.02, self._on_sim_timer)
+        # Made before the executor spins: rclpy 9 (Kilted) adds an ActionClient to its node
+        # before the client has its lock, so one made while another thread spins the node can
+        # kill that thread (AttributeError '_lock'), and no response ever arrives.
+        self.plan_client = ActionClient(node, ExecutePlan, 'execute_plan')
         # Single-threaded, like the gate: rclpy 7.1's MultiThreadedExecutor can stall for a
         # second (ros2/rclpy#1452), which would stamp a cmd_vel late and fail a deadline that
         # the gate met. No callback here blocks, so one thread serves them all.
@@ -321,11 +327,9 @@ class Robot:
         With ``cancel_when``, the goal is canceled as soon as that condition holds once the goal
         has been accepted; ``PlanRun.canceled_at`` is when the cancel was sent.
         """
-        from rclpy.action import ActionClient
-
         from muse_supervisor.action import ExecutePlan
 
-        client = ActionClient(self.node, ExecutePlan, 'execute_plan')
+        client = self.plan_client
         assert client.wait_for_server(timeout_sec=TIMEOUT)
         run = PlanRun()
         sent = client.send_goal_async(
@@ -340,7 +344,6 @@ class Robot:
             wait_for(goal.cancel_goal_async().done, what='cancel response')
         result = goal.get_result_async()
         wait_for(result.done, timeout=60, what='plan result')
-        client.destroy()
         run.response = result.result()
         return run
 

@@ -132,9 +132,7 @@ def test_goals_sent_back_to_back_run_one_plan_and_refuse_the_other_with_a_reason
     robot: Robot,
 ) -> None:
     """Fails before the fix: the second goal could be accepted before the first took the slot."""
-    from rclpy.action import ActionClient
-
-    client = ActionClient(robot.node, ExecutePlan, 'execute_plan')
+    client = robot.plan_client
     assert client.wait_for_server(timeout_sec=20)
     sent = [
         client.send_goal_async(ExecutePlan.Goal(plan=_wait_plan(1.0, f'plan-{i}')))

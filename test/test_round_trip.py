@@ -61,10 +61,17 @@ def peer() -> Iterator[subprocess.Popen[str]]:
 
 @pytest.fixture
 def client_node(peer: subprocess.Popen[str], ros_context: Any) -> Iterator[Any]:
+    """A spinning node; its ``execute_plan`` action client is made before it spins.
+
+    rclpy 9 (Kilted) adds an ActionClient to its node before the client has its lock, so one
+    made while another thread spins the node can kill that thread.
+    """
+    from rclpy.action import ActionClient
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
 
     node = Node('round_trip_client', namespace=NAMESPACE, context=ros_context)
+    node.execute_plan_client = ActionClient(node, ExecutePlan, 'execute_plan')
     executor = MultiThreadedExecutor(context=ros_context)
     executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)
@@ -131,9 +138,7 @@ def test_approve_plan_carries_every_field_across_processes(client_node: Any) -> 
 
 
 def _send(client_node: Any, plan: RecoveryPlan) -> tuple[Any, list[Any]]:
-    from rclpy.action import ActionClient
-
-    client = ActionClient(client_node, ExecutePlan, 'execute_plan')
+    client = client_node.execute_plan_client
     assert client.wait_for_server(timeout_sec=TIMEOUT)
     feedback: list[Any] = []
     future = client.send_goal_async(
