@@ -8,7 +8,14 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 
 from muse_supervisor.action import EvaluatePlan, ExecutePlan
-from muse_supervisor.domain import ArgumentType, IncidentKind, Severity, Skill, Tier
+from muse_supervisor.domain import (
+    ArgumentType,
+    EvidenceSource,
+    IncidentKind,
+    Severity,
+    Skill,
+    Tier,
+)
 from muse_supervisor.msg import (
     Alarm,
     Evidence,
@@ -42,6 +49,7 @@ def _constant(message_type: type, prefix: str, name: str) -> int:
         (Incident, 'KIND_', IncidentKind),
         (Incident, 'SEVERITY_', Severity),
         (Alarm, 'SEVERITY_', Severity),
+        (Evidence, 'SOURCE_', EvidenceSource),
         (PlanStep, 'SKILL_', Skill),
         (RecoveryPlan, 'TIER_', Tier),
         (SkillArgument, 'TYPE_', ArgumentType),

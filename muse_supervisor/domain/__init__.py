@@ -1,14 +1,16 @@
 """The shared vocabulary and types of the supervisor, free of ROS.
 
 Incident kinds, skills and tiers (``vocabulary``), plans and their digest (``plans``), planar
-motion (``motion``) and geometry (``geometry``): perception, reasoner, simulator, HMI and safety
-gate all import them from here, never from one another.
+motion (``motion``), geometry (``geometry``) and the observations behind incidents
+(``evidence``): perception, reasoner, simulator, HMI and safety gate all import them from here,
+never from one another.
 
 Every component speaks these enumerations; the numeric values are the constants of the ROS
 interfaces (``Incident.KIND_*``, ``PlanStep.SKILL_*``, ``RecoveryPlan.TIER_*``), and the test
 suite checks that the two never drift apart.
 """
 
+from muse_supervisor.domain.evidence import EvidenceSource, Observation
 from muse_supervisor.domain.motion import ZERO, Pose2D, Velocity
 from muse_supervisor.domain.plans import Argument, Plan, PoseTarget, Step, plan_digest
 from muse_supervisor.domain.vocabulary import (
@@ -30,8 +32,10 @@ __all__ = [
     'Argument',
     'ArgumentSpec',
     'ArgumentType',
+    'EvidenceSource',
     'IncidentKind',
     'NotifyRole',
+    'Observation',
     'Plan',
     'Pose2D',
     'PoseTarget',
