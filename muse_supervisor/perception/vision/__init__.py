@@ -1,0 +1,1 @@
+"""The pluggable visual analyzers: camera frames in, :class:`Observation` s out (ROS-free)."""
