@@ -145,13 +145,23 @@ class ImageHealthAnalyzer:
         return observations
 
     def _observe(
-        self, frame: Frame, signal: str, active: bool, confidence: float, summary: str,
+        self,
+        frame: Frame,
+        signal: str,
+        active: bool,
+        confidence: float,
+        summary: str,
         **attributes: float | int | str | bool,
-    ) -> Observation:  # fmt: skip
+    ) -> Observation:
         return camera_observation(
-            frame, producer=self.name, signal=signal, summary=summary, active=active,
-            confidence=confidence, attributes=attributes,
-        )  # fmt: skip
+            frame,
+            producer=self.name,
+            signal=signal,
+            summary=summary,
+            active=active,
+            confidence=confidence,
+            attributes=attributes,
+        )
 
     def _dark(self, frame: Frame, gray: npt.NDArray[np.uint8]) -> Observation:
         fraction = float(np.count_nonzero(gray < self.dark_level)) / gray.size
@@ -159,11 +169,15 @@ class ImageHealthAnalyzer:
         span = (1.0 - self.dark_fraction) if active else self.dark_fraction
         verdict = 'dark' if active else 'not dark'
         return self._observe(
-            frame, DARK, active, margin_confidence(fraction, self.dark_fraction, span),
+            frame,
+            DARK,
+            active,
+            margin_confidence(fraction, self.dark_fraction, span),
             f'image {verdict}: {fraction:.0%} of pixels below {self.dark_level}/255',
-            dark_fraction=fraction, mean_luminance=float(gray.mean()),
+            dark_fraction=fraction,
+            mean_luminance=float(gray.mean()),
             threshold=self.dark_fraction,
-        )  # fmt: skip
+        )
 
     def _overexposed(self, frame: Frame, gray: npt.NDArray[np.uint8]) -> Observation:
         fraction = float(np.count_nonzero(gray >= self.bright_level)) / gray.size
@@ -171,12 +185,15 @@ class ImageHealthAnalyzer:
         span = (1.0 - self.overexposed_fraction) if active else self.overexposed_fraction
         verdict = 'over-exposed' if active else 'not over-exposed'
         return self._observe(
-            frame, OVEREXPOSED, active,
+            frame,
+            OVEREXPOSED,
+            active,
             margin_confidence(fraction, self.overexposed_fraction, span),
             f'image {verdict}: {fraction:.0%} of pixels at or above {self.bright_level}/255',
-            saturated_fraction=fraction, mean_luminance=float(gray.mean()),
+            saturated_fraction=fraction,
+            mean_luminance=float(gray.mean()),
             threshold=self.overexposed_fraction,
-        )  # fmt: skip
+        )
 
     def _uniform(self, frame: Frame, gray: npt.NDArray[np.uint8]) -> Observation:
         coarse = _shrink_to_width(gray, self.uniform_width).astype(np.float32)
@@ -184,11 +201,15 @@ class ImageHealthAnalyzer:
         active = detail < self.uniform_max_detail
         verdict = 'uniform (lens covered or occluded?)' if active else 'has structure'
         return self._observe(
-            frame, UNIFORM, active,
+            frame,
+            UNIFORM,
+            active,
             margin_confidence(detail, self.uniform_max_detail, self.uniform_max_detail),
             f'image {verdict}: coarse detail {detail:.1f} grey levels',
-            detail=detail, luminance_std=float(coarse.std()), threshold=self.uniform_max_detail,
-        )  # fmt: skip
+            detail=detail,
+            luminance_std=float(coarse.std()),
+            threshold=self.uniform_max_detail,
+        )
 
     def _blurred(self, frame: Frame, gray: npt.NDArray[np.uint8]) -> Observation:
         smooth = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
@@ -201,13 +222,17 @@ class ImageHealthAnalyzer:
         active = sharpness < self.blur_min_sharpness
         verdict = 'blurred' if active else 'sharp'
         return self._observe(
-            frame, BLURRED, active,
+            frame,
+            BLURRED,
+            active,
             margin_confidence(sharpness, self.blur_min_sharpness, self.blur_min_sharpness),
             f'image {verdict}: edge sharpness {sharpness:.2f} (blurred below '
             f'{self.blur_min_sharpness:g})',
-            sharpness=sharpness, laplacian_variance=float(laplacian.var()),
-            threshold=self.blur_min_sharpness, measured_width=int(gray.shape[1]),
-        )  # fmt: skip
+            sharpness=sharpness,
+            laplacian_variance=float(laplacian.var()),
+            threshold=self.blur_min_sharpness,
+            measured_width=int(gray.shape[1]),
+        )
 
     def _frozen(
         self, frame: Frame, gray: npt.NDArray[np.uint8], *, content_judged: bool
@@ -248,10 +273,16 @@ class ImageHealthAnalyzer:
             else f'image stream live: {same} consecutive frame(s) the same'
         )
         return self._observe(
-            frame, FROZEN, active, margin_confidence(repeats, needed - 0.5, needed), summary,
-            reason=reason, consecutive_same=same, mean_difference=difference,
+            frame,
+            FROZEN,
+            active,
+            margin_confidence(repeats, needed - 0.5, needed),
+            summary,
+            reason=reason,
+            consecutive_same=same,
+            mean_difference=difference,
             threshold_frames=self.frozen_frames,
-        )  # fmt: skip
+        )
 
 
 def _shrink_to_width(image: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.uint8]:

@@ -36,8 +36,16 @@ def cluttered_scene(height: int = 480, width: int = 640, seed: int = 0) -> Image
         cv2.line(image, start, end, (20, 20, 20), max(1, round(2 * scale)), cv2.LINE_AA)
     for index in range(8):
         origin = (int(rng.integers(0, width - 100)), int(rng.integers(20, height)))
-        cv2.putText(image, f'BAY {index}', origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale,
-                    (10, 10, 10), max(1, round(2 * scale)), cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            image,
+            f'BAY {index}',
+            origin,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.7 * scale,
+            (10, 10, 10),
+            max(1, round(2 * scale)),
+            cv2.LINE_AA,
+        )
     return add_noise(image, 3.0, seed)
 
 
@@ -75,16 +83,26 @@ def aisle_scene(
         top_left = (int(250 * x_scale), int(290 * y_scale))
         bottom_right = (int(400 * x_scale), int(420 * y_scale))
         cv2.rectangle(image, top_left, bottom_right, (40, 90, 150), -1)
-        cv2.line(image, (top_left[0], int(330 * y_scale)), (bottom_right[0], int(330 * y_scale)),
-                 (30, 60, 110), max(1, round(3 * x_scale)))  # fmt: skip
+        cv2.line(
+            image,
+            (top_left[0], int(330 * y_scale)),
+            (bottom_right[0], int(330 * y_scale)),
+            (30, 60, 110),
+            max(1, round(3 * x_scale)),
+        )
     if spill:
         centre = (int(180 * x_scale), int(400 * y_scale))
         axes = (int(70 * x_scale), int(22 * y_scale))
         cv2.ellipse(image, centre, axes, 0, 0, 360, (236, 236, 232), -1, cv2.LINE_AA)
     if debris:
-        for x, y, r in ((470, 360, 7), (520, 410, 6), (560, 330, 5), (120, 320, 6)):
-            cv2.circle(image, (int(x * x_scale), int(y * y_scale)), max(2, int(r * x_scale)),
-                       (25, 25, 30), -1)  # fmt: skip
+        for x, y, r in ((470, 360, 9), (520, 410, 8), (540, 340, 7), (120, 330, 8)):
+            cv2.circle(
+                image,
+                (int(x * x_scale), int(y * y_scale)),
+                max(2, int(r * x_scale)),
+                (25, 25, 30),
+                -1,
+            )
     return add_noise(image, 2.0, seed)
 
 
@@ -93,11 +111,13 @@ def text_panel(text: str, height: int = 480, width: int = 640, scale: float = 1.
     image = np.full((height, width, 3), (60, 60, 60), np.uint8)
     cv2.rectangle(image, (20, height // 3), (width - 20, 2 * height // 3), (228, 228, 222), -1)
     thickness = max(2, round(scale * 2.5))
-    (text_width, text_height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale,
-                                                   thickness)  # fmt: skip
+    (text_width, text_height), _ = cv2.getTextSize(
+        text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness
+    )
     origin = ((width - text_width) // 2, (height + text_height) // 2)
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (25, 25, 25), thickness,
-                cv2.LINE_AA)  # fmt: skip
+    cv2.putText(
+        image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (25, 25, 25), thickness, cv2.LINE_AA
+    )
     return image
 
 
@@ -139,12 +159,18 @@ def standing_figure(
     torso_top = head_centre_y + head + int(4 * unit)
     torso_bottom = torso_top + int(95 * unit)
     body = (40, 40, 60)
-    cv2.rectangle(image, (x - int(26 * unit), torso_top), (x + int(26 * unit), torso_bottom), body,
-                  -1)  # fmt: skip
+    cv2.rectangle(
+        image, (x - int(26 * unit), torso_top), (x + int(26 * unit), torso_bottom), body, -1
+    )
     for side in (-1, 1):
         shoulder = (x + side * int(26 * unit), torso_top + int(8 * unit))
-        cv2.line(image, shoulder, (x + side * int(40 * unit), torso_bottom), body,
-                 max(1, int(12 * unit)))  # fmt: skip
+        cv2.line(
+            image,
+            shoulder,
+            (x + side * int(40 * unit), torso_bottom),
+            body,
+            max(1, int(12 * unit)),
+        )
         hip = (x + side * int(12 * unit), torso_bottom)
         foot = (x + side * int(22 * unit), torso_bottom + int(110 * unit))
         cv2.line(image, hip, foot, (60, 50, 40), max(1, int(16 * unit)))
