@@ -26,7 +26,7 @@ from action_msgs.msg import GoalStatus
 from rclpy.action.client import ActionClient
 
 from muse_supervisor.safety.config import GateLimits
-from muse_supervisor.safety.skills import NavigationStatus, StepState
+from muse_supervisor.safety.skills import NavigationStatus, StepState, nav2_not_answering
 
 CallSoon = Callable[[Callable[[], None]], None]
 
@@ -115,12 +115,7 @@ class Nav2Goal:
                 return NavigationStatus(StepState.RUNNING, 0.0, f'goal sent to {self._action}')
             waited = now - self._started
             if waited > self._navigator.limits.nav2_server_timeout:
-                return NavigationStatus(
-                    StepState.FAILED,
-                    0.0,
-                    f'Nav2 action server {self._action} did not answer within {waited:.1f} s',
-                    unavailable=True,
-                )
+                return nav2_not_answering(self._action, waited)
             return NavigationStatus(StepState.RUNNING, 0.0, f'waiting for {self._action}')
         if handle is None:
             return NavigationStatus(StepState.RUNNING, 0.0, f'goal sent to {self._action}')

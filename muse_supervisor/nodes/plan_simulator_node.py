@@ -17,7 +17,6 @@ import concurrent.futures
 import math
 import multiprocessing
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
+from rclpy.action.client import ActionClient
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -38,11 +38,14 @@ from muse_supervisor.domain import Pose2D
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.msg import GateStatus, PlanEvaluation
 from muse_supervisor.nodes.conversions import plan_from_msg, time_msg, yaw_of
+from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
+from muse_supervisor.nodes.nav2_navigation import navigate_to_pose_type
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.safety.config import GateConfig, gate_config_from_file
 from muse_supervisor.sim.backend import BACKENDS, SimulatorBackend
-from muse_supervisor.sim.rollout import Prediction, RobotModel, Situation, Verdict
+from muse_supervisor.sim.physics import RobotModel
+from muse_supervisor.sim.rollout import Nav2Presence, Prediction, Situation, Verdict
 from muse_supervisor.sim.world import World, WorldError, load_world
 
 _ODOM_WAIT = 2.0  # s a goal waits for the first odometry before it is refused
@@ -133,8 +136,8 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
         config = self.config
         gate_fqn = f'{self.get_namespace().rstrip("/")}/{config.gate_node}'
         try:
-            world_path = config.world or str(_share() / 'config' / 'maps' / 'warehouse_world.yaml')
-            gate_path = config.gate_parameters or str(_share() / 'config' / 'safety_gate.yaml')
+            world_path = config.world or str(share_dir() / 'config/maps/warehouse_world.yaml')
+            gate_path = config.gate_parameters or str(share_dir() / 'config/safety_gate.yaml')
             self._world = load_world(Path(world_path))
             gate = gate_config_from_file(gate_path, gate_fqn)
         except (WorldError, ConfigError, OSError) as error:
@@ -152,6 +155,7 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
             self.create_subscription(Odometry, 'odom', self._on_odom, 1),
             self.create_subscription(GateStatus, 'gate_status', self._on_status, _LATCHED),
         ]
+        self._nav2 = _Nav2Watch(self, gate)
         self._server = ActionServer(
             self,
             EvaluatePlan,
@@ -187,6 +191,7 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
             self._pool = None
         if self._entities:
             self._server.destroy()
+            self._nav2.destroy()
             for entity in self._entities:
                 self.destroy_subscription(entity)
             self._entities = []
@@ -246,7 +251,7 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
             self.get_logger().warning(f'evaluate_plan refused: {refusal}')
             return result
         assert pose is not None and self._pool is not None
-        situation = Situation(pose, estop_engaged=estop)
+        situation = Situation(pose, estop_engaged=estop, nav2=self._nav2.presence())
         plans = [plan_from_msg(plan) for plan in request.plans]
         futures = {
             self._pool.submit(_evaluate, plan, situation): i for i, plan in enumerate(plans)
@@ -304,6 +309,34 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
         )
 
 
+class _Nav2Watch:
+    """Whether the gate would find Nav2 now, asked as the gate asks (same action name).
+
+    The simulator runs in the gate's installation: without ``nav2_msgs`` here, the gate has no
+    Nav2 client either and its built-in controller drives every ``navigate_to``.
+    """
+
+    def __init__(self, node: PlanSimulatorNode, gate: GateConfig) -> None:
+        action_type = (
+            navigate_to_pose_type() if gate.limits.navigation_backend != 'builtin' else None
+        )
+        self._client = (
+            None
+            if action_type is None
+            else ActionClient(node, action_type, gate.limits.nav2_action)
+        )
+
+    def presence(self) -> Nav2Presence:
+        if self._client is None:
+            return Nav2Presence.NOT_INSTALLED
+        ready = self._client.server_is_ready()
+        return Nav2Presence.ANSWERING if ready else Nav2Presence.NOT_ANSWERING
+
+    def destroy(self) -> None:
+        if self._client is not None:
+            self._client.destroy()
+
+
 def evaluation_msg(prediction: Prediction, frame_id: str, now: float) -> PlanEvaluation:
     """A prediction as ``PlanEvaluation`` (the explanation first among the findings)."""
     msg = PlanEvaluation(
@@ -340,23 +373,6 @@ def _not_evaluated(plan: Plan, deadline: float, why: str = '') -> PlanEvaluation
         plan_id=plan.id, predicted_outcome=int(Verdict.UNKNOWN), risk=1.0, failing_step=-1,
         min_clearance=math.inf, findings=[text],
     )  # fmt: skip
-
-
-def _share() -> Path:
-    """The installed ``share/muse_supervisor``: on the ament prefix path, else this environment.
-
-    ``muse-supervisor up`` starts nodes without a sourced workspace (no ``AMENT_PREFIX_PATH``),
-    and so does a bare ``plan_simulator_node`` from the venv: both find it under ``sys.prefix``.
-    """
-    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
-    for prefix in [*prefixes, sys.prefix]:
-        share = Path(prefix) / 'share' / 'muse_supervisor'
-        if share.is_dir():
-            return share
-    raise ConfigError(
-        f'no share/muse_supervisor under {[*prefixes, sys.prefix]}: install the package, or '
-        'set the world and gate_parameters parameters'
-    )
 
 
 def main(args: list[str] | None = None) -> int:

@@ -59,6 +59,20 @@ class NavigationStatus:
     unavailable: bool = False
 
 
+def nav2_not_answering(action: str, waited: float) -> NavigationStatus:
+    """The step's status once the Nav2 server has not answered for ``nav2_server_timeout``.
+
+    One wording for the gate's Nav2 client and for the simulator's model of a silent Nav2, so
+    a prediction gives the reason execution would give.
+    """
+    return NavigationStatus(
+        StepState.FAILED,
+        0.0,
+        f'Nav2 action server {action} did not answer within {waited:.1f} s',
+        unavailable=True,
+    )
+
+
 class Navigation(Protocol):
     """A goal handed to a navigation stack (Nav2) that drives through a command source."""
 

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.safety.config import GateConfig
-from muse_supervisor.sim.rollout import Prediction, RobotModel, Situation, simulate
+from muse_supervisor.sim.physics import RobotModel
+from muse_supervisor.sim.rollout import Prediction, Situation, simulate
 from muse_supervisor.sim.world import World, load_world
 
 

@@ -22,15 +22,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from muse_supervisor.domain.geometry import normalize_angle, point_in_polygon
+from muse_supervisor.domain.geometry import normalize_angle
 from muse_supervisor.domain.motion import Pose2D
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.safety.approvals import ApprovalBook, Decision, DecisionRequest
 from muse_supervisor.safety.config import GateConfig, KeepOutZone, Waypoint
-from muse_supervisor.safety.gate import GateCore
+from muse_supervisor.safety.gate import GateCore, range_to_distance
 from muse_supervisor.safety.plans import PlanError
 from muse_supervisor.safety.runner import Outcome, PlanRunner, StepEvent
-from muse_supervisor.safety.skills import NavigationStatus, NoticeKind, StepState
+from muse_supervisor.safety.skills import (
+    Navigation,
+    NavigationStatus,
+    NoticeKind,
+    StepState,
+    nav2_not_answering,
+)
+from muse_supervisor.sim.physics import (
+    DEFAULT_ROBOT,
+    Circle,
+    RobotModel,
+    clearance,
+    contact,
+    distance_ahead,
+    drive,
+    in_protective_zone,
+    range_reading,
+)
 from muse_supervisor.sim.planner import Grid, inflate, plan_path
 from muse_supervisor.sim.world import World, Zone
 
@@ -55,27 +72,18 @@ class Verdict(enum.IntEnum):
     INVALID = 4
 
 
-@dataclass(frozen=True)
-class RobotModel:
-    """The simulated base: a round footprint, its range sensor and its battery."""
+class Nav2Presence(enum.Enum):
+    """Whether the gate would hand ``navigate_to`` to Nav2 (``navigation_backend: auto``).
 
-    radius: float = 0.3  # m, footprint radius
-    plan_margin: float = 0.15  # m beyond the radius the path planner keeps (Nav2's inflation)
-    sensor_range: tuple[float, float] = (0.05, 4.0)  # (min, max) m of the forward range sensor
-    battery_wh: float = 200.0
-    idle_w: float = 20.0  # electronics, always
-    drive_w_per_mps: float = 120.0  # traction power per m/s of forward speed
-    turn_w_per_radps: float = 15.0
+    Execution depends on it, so the prediction does: with Nav2 answering, Nav2 plans around the
+    map (modelled by A* and a path follower); without it, the gate's built-in turn-then-drive
+    controller heads straight for the goal, after waiting ``nav2_server_timeout`` when the gate
+    has a Nav2 client that no server answers.
+    """
 
-
-@dataclass(frozen=True)
-class Circle:
-    """An incident overlay: an obstacle, a person (with their protective radius), a spill."""
-
-    name: str
-    x: float
-    y: float
-    radius: float
+    ANSWERING = 'answering'
+    NOT_ANSWERING = 'not_answering'  # nav2_msgs installed, no NavigateToPose server
+    NOT_INSTALLED = 'not_installed'  # no nav2_msgs where the gate runs: it never asks Nav2
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,7 @@ class Situation:
     people: tuple[Circle, ...] = ()  # radius: the protective zone around the person
     spills: tuple[Circle, ...] = ()  # drivable, but driving through one is a violation
     resolved_at: tuple[float, float, float] | None = None  # (x, y, tolerance): incident goal
+    nav2: Nav2Presence = Nav2Presence.ANSWERING
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,22 @@ class _FollowPath:
         return min(speed, 0.8 * remaining + 0.05), turn
 
 
+class _SilentNav2:
+    """A Nav2 client whose server never answers: the step waits, then may fall back."""
+
+    def __init__(self, started: float, action: str, timeout: float) -> None:
+        self.started, self.action, self.timeout = started, action, timeout
+
+    def poll(self, now: float) -> NavigationStatus:
+        waited = now - self.started
+        if waited > self.timeout:
+            return nav2_not_answering(self.action, waited)
+        return NavigationStatus(StepState.RUNNING, 0.0, f'waiting for {self.action}')
+
+    def cancel(self) -> None:
+        pass
+
+
 class _Rollout:
     """One plan's rollout: the gate core, the runner, and the simulated rest of the robot."""
 
@@ -214,7 +239,13 @@ class _Rollout:
 
     def navigate(
         self, x: float, y: float, yaw: float, frame: str, on_accepted: Callable[[], None]
-    ) -> _FollowPath:
+    ) -> Navigation | None:
+        presence = self.situation.nav2
+        if presence is Nav2Presence.NOT_INSTALLED:
+            return None
+        if presence is Nav2Presence.NOT_ANSWERING:
+            limits = self.config.limits
+            return _SilentNav2(self.state.now, limits.nav2_action, limits.nav2_server_timeout)
         on_accepted()
         return _FollowPath(self, (x, y, yaw))
 
@@ -259,17 +290,10 @@ class _Rollout:
         with self.lock:
             output = self.core.update(state.now)
         linear, angular = output.command.linear, output.command.angular
-        pose = state.pose
-        yaw = pose.yaw + angular * dt
-        x = pose.x + linear * math.cos(pose.yaw + angular * dt / 2) * dt
-        y = pose.y + linear * math.sin(pose.yaw + angular * dt / 2) * dt
-        state.pose = Pose2D(x, y, normalize_angle(yaw), linear, angular)
+        state.pose = drive(state.pose, linear, angular, dt)
         state.now += dt
         state.distance += abs(linear) * dt
-        robot = self.robot
-        power = robot.idle_w + robot.drive_w_per_mps * abs(linear)
-        power += robot.turn_w_per_radps * abs(angular)
-        state.energy += power * dt / 3600.0  # Wh
+        state.energy += self.robot.power_w(linear, angular) * dt / 3600.0  # Wh
         self._check_contact()
         available = self.situation.battery * self.robot.battery_wh
         if state.energy > available and not state.depleted:
@@ -283,70 +307,28 @@ class _Rollout:
 
     def _sense(self) -> None:
         """Odometry, heartbeat, obstacle distance and the person signal, as the robot reports."""
-        state, core = self.state, self.core
+        state, core, robot, situation = self.state, self.core, self.robot, self.situation
         now, pose = state.now, state.pose
-        distance = self._ray(pose)
-        low, high = self.robot.sensor_range
-        reading = math.inf if distance > high else max(low, distance)
-        near = any(
-            math.dist((pose.x, pose.y), (c.x, c.y)) <= c.radius + self.robot.radius
-            for c in self.situation.people
-        )
+        distance = distance_ahead(self.world.map, robot, situation.obstacles, pose)
+        near = in_protective_zone(robot, situation.people, pose)
         with self.lock:
             core.heartbeat(now, now)
             core.odometry(pose, now)
-            core.obstacle_distance(min(high, reading), now)
+            # Read as the gate node reads a sensor_msgs/Range (REP 117: +inf is clear).
+            core.obstacle_distance(
+                range_to_distance(range_reading(robot, distance), *robot.sensor_range), now
+            )
             core.person_in_zone(near, now)
-        state.clearance = min(state.clearance, self._clearance(pose))
-
-    def _ray(self, pose: Pose2D) -> float:
-        """Distance from the robot's front to the first obstacle straight ahead.
-
-        Sphere tracing on the map's distance field (each step as long as the clearance there
-        allows), and the exact intersection with each obstacle circle.
-        """
-        occupancy = self.world.map
-        reach = self.robot.sensor_range[1] + self.robot.radius
-        cos, sin = math.cos(pose.yaw), math.sin(pose.yaw)
-        hit = math.inf
-        travelled = self.robot.radius
-        while travelled <= reach:
-            free = occupancy.clearance(pose.x + cos * travelled, pose.y + sin * travelled)
-            if free <= occupancy.resolution / 2:
-                hit = travelled
-                break
-            travelled += free
-        for c in self.situation.obstacles:  # ray-circle: |p + t d - c| = r, smallest t >= 0
-            bx, by = pose.x - c.x, pose.y - c.y
-            b = bx * cos + by * sin
-            disc = b * b - (bx * bx + by * by - c.radius * c.radius)
-            if disc >= 0:
-                t = -b - math.sqrt(disc)
-                if t >= 0:
-                    hit = min(hit, t)
-        return max(0.0, hit - self.robot.radius)
-
-    def _clearance(self, pose: Pose2D) -> float:
-        """Distance from the footprint's edge to the nearest obstacle, person zone or zone."""
-        circles = (*self.situation.obstacles, *self.situation.people)
-        nearest = min(
-            (math.dist((pose.x, pose.y), (c.x, c.y)) - c.radius for c in circles),
-            default=math.inf,
+            zones = tuple(zone.polygon for zone in core.keep_out_zones)
+        circles = (*situation.obstacles, *situation.people)
+        state.clearance = min(
+            state.clearance, clearance(self.world.map, robot, circles, zones, pose)
         )
-        nearest = min(nearest, self.world.map.clearance(pose.x, pose.y))
-        for zone in self.core.keep_out_zones:
-            nearest = min(nearest, _polygon_distance(zone.polygon, pose.x, pose.y))
-        return max(0.0, nearest - self.robot.radius)
 
     def _check_contact(self) -> None:
         state, pose = self.state, self.state.pose
-        if state.collided:
-            return
-        if self.world.map.clearance(pose.x, pose.y) < self.robot.radius:
-            state.collided = f'collision with the map at ({pose.x:.2f}, {pose.y:.2f})'
-        for c in self.situation.obstacles:
-            if math.dist((pose.x, pose.y), (c.x, c.y)) < c.radius + self.robot.radius:
-                state.collided = f'collision with {c.name} at ({pose.x:.2f}, {pose.y:.2f})'
+        if not state.collided:
+            state.collided = contact(self.world.map, self.robot, self.situation.obstacles, pose)
         for spill in self.situation.spills:
             inside = math.dist((pose.x, pose.y), (spill.x, spill.y)) < spill.radius
             finding = f'drives through {spill.name}'
@@ -354,28 +336,12 @@ class _Rollout:
                 state.findings.append(finding)
 
 
-def _polygon_distance(polygon: tuple[tuple[float, float], ...], x: float, y: float) -> float:
-    if point_in_polygon(x, y, polygon):
-        return 0.0
-    best = math.inf
-    for i in range(len(polygon)):
-        (x1, y1), (x2, y2) = polygon[i], polygon[(i + 1) % len(polygon)]
-        dx, dy = x2 - x1, y2 - y1
-        t = (
-            0.0
-            if dx == dy == 0
-            else max(0.0, min(1.0, ((x - x1) * dx + (y - y1) * dy) / (dx * dx + dy * dy)))
-        )
-        best = min(best, math.dist((x, y), (x1 + t * dx, y1 + t * dy)))
-    return best
-
-
 def simulate(
     plan: Plan,
     world: World,
     config: GateConfig,
     situation: Situation,
-    robot: RobotModel = RobotModel(),
+    robot: RobotModel = DEFAULT_ROBOT,
     horizon: float = 120.0,
     on_event: Callable[[StepEvent], None] | None = None,
 ) -> Prediction:

@@ -7,6 +7,7 @@ obeys the gate's limits and invariants, and the simulated world decides the rest
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from muse_supervisor.domain import ArgumentType, Pose2D, Skill, Tier
 from muse_supervisor.domain.plans import Argument, Plan, PoseTarget, Step
 from muse_supervisor.safety.config import GateConfig, GateLimits
 from muse_supervisor.safety.plans import PlanError, validate_plan
-from muse_supervisor.sim.rollout import Circle, Situation, Verdict, rank, simulate
+from muse_supervisor.sim.physics import Circle
+from muse_supervisor.sim.rollout import Nav2Presence, Situation, Verdict, rank, simulate
 from muse_supervisor.sim.world import load_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,3 +171,33 @@ def test_a_battery_that_runs_out_on_the_way_fails_the_plan() -> None:
     prediction = simulate(far, WORLD, CONFIG, almost_empty)
     assert prediction.verdict is Verdict.FAILURE and 'battery empty' in prediction.explanation
     assert prediction.distance < full.distance
+
+
+def test_without_nav2_the_built_in_controller_drives_as_the_gate_would() -> None:
+    """The gate with ``navigation_backend: auto`` uses Nav2 only when there is one to answer."""
+    auto = GateConfig(limits=GateLimits(navigation_backend='auto'))
+    around_a_shelf = plan('aisle', step(Skill.NAVIGATE_TO, target='aisle_1_end'))
+    with_nav2 = simulate(around_a_shelf, WORLD, auto, HOME)
+    assert with_nav2.verdict is Verdict.SUCCESS, with_nav2.explanation
+    # The built-in controller turns toward the goal and drives straight, toward the shelf row
+    # between. The one forward range reading sees the shelf only once it is dead ahead, so the
+    # footprint clips the shelf's corner first: a robot without Nav2 would do the same, so the
+    # plan is predicted unsafe and ranks last.
+    no_nav2 = replace(HOME, nav2=Nav2Presence.NOT_INSTALLED)
+    straight = simulate(around_a_shelf, WORLD, auto, no_nav2)
+    assert straight.verdict is Verdict.UNSAFE, straight.explanation
+    assert straight.gate_message.startswith('collision with the map')
+    assert rank([straight, with_nav2])[0] is with_nav2
+
+
+def test_a_nav2_that_does_not_answer_costs_the_servers_timeout_before_the_fallback() -> None:
+    auto = GateConfig(limits=GateLimits(navigation_backend='auto', nav2_server_timeout=1.0))
+    north = plan('north', step(Skill.NAVIGATE_TO, target='staging'))  # (0, 3): straight line
+    absent = simulate(north, WORLD, auto, replace(HOME, nav2=Nav2Presence.NOT_INSTALLED))
+    silent = simulate(north, WORLD, auto, replace(HOME, nav2=Nav2Presence.NOT_ANSWERING))
+    assert absent.verdict is silent.verdict is Verdict.SUCCESS
+    assert silent.duration - absent.duration == pytest.approx(1.0, abs=0.1)
+    strict = GateConfig(limits=GateLimits(navigation_backend='nav2', nav2_server_timeout=1.0))
+    failed = simulate(north, WORLD, strict, replace(HOME, nav2=Nav2Presence.NOT_ANSWERING))
+    assert failed.verdict is Verdict.FAILURE
+    assert 'did not answer within' in failed.gate_message
