@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -27,12 +28,16 @@ sys.path.insert(0, str(REPO))
 
 from muse_supervisor.domain import ArgumentType, Pose2D, Skill, Tier  # noqa: E402
 from muse_supervisor.domain.plans import Argument, Plan, Step  # noqa: E402
-from muse_supervisor.safety.config import GateConfig, GateLimits  # noqa: E402
+from muse_supervisor.safety.config import gate_config_from_file  # noqa: E402
 from muse_supervisor.sim.rollout import Situation, simulate  # noqa: E402
 from muse_supervisor.sim.world import load_world  # noqa: E402
 
 WORLD_FILE = REPO / 'config' / 'maps' / 'warehouse_world.yaml'
-CONFIG = GateConfig(limits=GateLimits(navigation_backend='nav2'))
+# The shipped gate configuration (the world's places are its waypoints), driving through Nav2.
+_SHIPPED = gate_config_from_file(str(REPO / 'config' / 'safety_gate.yaml'), '/safety_gate')
+CONFIG = dataclasses.replace(
+    _SHIPPED, limits=dataclasses.replace(_SHIPPED.limits, navigation_backend='nav2')
+)
 
 
 def _step(skill: Skill, name: str = '', text: str = '', number: float | None = None) -> Step:

@@ -187,8 +187,8 @@ def _banner(plan: list[NodeLaunch]) -> str:
     robots = sorted({node.namespace for node in plan})
     if len(names) == len(STACK):
         what = (
-            'the safety gate, the plan simulator, and skeletons (lifecycle and parameters only) '
-            'of the others'
+            'the safety gate, the plan simulator, the simulated robot, and skeletons (lifecycle '
+            'and parameters only) of perception, reasoner and HMI'
         )
     else:
         what = ', '.join(names)

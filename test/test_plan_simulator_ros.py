@@ -124,7 +124,8 @@ def _reverse(distance: float) -> PlanStep:
 
 def test_every_plan_comes_back_evaluated_with_feedback_per_plan(client: Client) -> None:
     plans = [
-        _plan('to-aisle', _navigate('aisle_2_end')),
+        _plan('to-staging', _navigate('staging')),  # (0, 3): a straight line from the charger
+        _plan('to-aisle', _navigate('aisle_2_end')),  # behind a shelf row
         _plan('too-far-back', _reverse(1.8)),  # beyond the gate's max_reverse_distance
         _plan('into-the-wall', _reverse(1.0), _navigate('nowhere')),
     ]
@@ -135,18 +136,22 @@ def test_every_plan_comes_back_evaluated_with_feedback_per_plan(client: Client) 
     assert response.error_code == EvaluatePlan.Result.NONE, response.error_msg
     outcomes = {e.plan_id: e.predicted_outcome for e in response.evaluations}
     assert [e.plan_id for e in response.evaluations] == [p.id for p in plans]
-    assert outcomes['to-aisle'] == PlanEvaluation.OUTCOME_SUCCESS
+    assert outcomes['to-staging'] == PlanEvaluation.OUTCOME_SUCCESS
+    # No nav2_msgs here, so the gate (navigation_backend auto) would drive navigate_to with its
+    # built-in controller, straight at the goal: through the shelf row, predicted as a collision.
+    assert outcomes['to-aisle'] == PlanEvaluation.OUTCOME_UNSAFE
+    assert 'collision with the map' in response.evaluations[1].findings[0]
     assert outcomes['too-far-back'] == PlanEvaluation.OUTCOME_INVALID
     assert outcomes['into-the-wall'] == PlanEvaluation.OUTCOME_INVALID  # unknown waypoint
-    aisle = response.evaluations[0]
-    assert aisle.predicted_distance > 6.5 and len(aisle.predicted_path.poses) > 20
-    assert aisle.predicted_path.header.frame_id == 'map' and aisle.failing_step == -1
-    assert 'max_reverse_distance' in ' '.join(response.evaluations[1].findings) or (
-        'outside' in ' '.join(response.evaluations[1].findings)
+    staging = response.evaluations[0]
+    assert 2.5 < staging.predicted_distance < 3.5 and len(staging.predicted_path.poses) > 20
+    assert staging.predicted_path.header.frame_id == 'map' and staging.failing_step == -1
+    assert 'max_reverse_distance' in ' '.join(response.evaluations[2].findings) or (
+        'outside' in ' '.join(response.evaluations[2].findings)
     )
     # Feedback and result travel on topics of their own: the last feedback may come after it.
-    wait_for(lambda: len(feedback) == 3, timeout=10, what='feedback for every plan')
-    assert [f.plans_done for f in feedback] == [1, 2, 3]
+    wait_for(lambda: len(feedback) == 4, timeout=10, what='feedback for every plan')
+    assert [f.plans_done for f in feedback] == [1, 2, 3, 4]
 
 
 def test_cancel_ends_the_goal(client: Client) -> None:

@@ -19,14 +19,14 @@ import enum
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from muse_supervisor.domain.geometry import normalize_angle
 from muse_supervisor.domain.motion import Pose2D
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.safety.approvals import ApprovalBook, Decision, DecisionRequest
-from muse_supervisor.safety.config import GateConfig, KeepOutZone, Waypoint
+from muse_supervisor.safety.config import GateConfig
 from muse_supervisor.safety.gate import GateCore, range_to_distance
 from muse_supervisor.safety.plans import PlanError
 from muse_supervisor.safety.runner import Outcome, PlanRunner, StepEvent
@@ -205,15 +205,10 @@ class _Rollout:
         self, world: World, config: GateConfig, robot: RobotModel, situation: Situation
     ) -> None:
         self.world, self.robot, self.situation = world, robot, situation
-        zones = tuple(KeepOutZone(z.name, z.polygon) for z in world.zones if z.kind == 'keep_out')
-        places = tuple(Waypoint(p.name, p.x, p.y, p.yaw) for p in world.places)
-        known = {w.name for w in places}
-        self.config = replace(
-            config,
-            keep_out_zones=config.keep_out_zones + zones,
-            waypoints=places + tuple(w for w in config.waypoints if w.name not in known),
-        )
-        self.core = GateCore(self.config, _T0)
+        # The gate's own configuration, as it is: a waypoint or keep-out zone the world names but
+        # the gate does not know would make the prediction accept what execution refuses.
+        self.config = config
+        self.core = GateCore(config, _T0)
         self.lock = threading.Lock()
         self.state = _State(_T0, situation.pose)
         self._last_sample = -math.inf
@@ -265,7 +260,9 @@ class _Rollout:
         """The inflated grid with the situation's obstacles and the zones in force now."""
         solid = tuple((c.x, c.y, c.radius) for c in self.situation.obstacles)
         people = tuple((c.x, c.y, c.radius) for c in self.situation.people)
-        zones = tuple(Zone(z.name, 'keep_out', z.polygon) for z in self.core.keep_out_zones)
+        # Nav2 plans around the site's keep-out mask (the world's zones) and the gate's zones.
+        gate_zones = tuple(Zone(z.name, 'keep_out', z.polygon) for z in self.core.keep_out_zones)
+        zones = (*(z for z in self.world.zones if z.kind == 'keep_out'), *gate_zones)
         radius = self.robot.radius + self.robot.plan_margin
         key = (id(self.world.map), radius, zones, solid + people)
         cached = _GRIDS.get(key)

@@ -14,7 +14,7 @@ import pytest
 
 from muse_supervisor.domain import ArgumentType, Pose2D, Skill, Tier
 from muse_supervisor.domain.plans import Argument, Plan, PoseTarget, Step
-from muse_supervisor.safety.config import GateConfig, GateLimits
+from muse_supervisor.safety.config import GateConfig, gate_config_from_file
 from muse_supervisor.safety.plans import PlanError, validate_plan
 from muse_supervisor.sim.physics import Circle
 from muse_supervisor.sim.rollout import Nav2Presence, Situation, Verdict, rank, simulate
@@ -22,7 +22,16 @@ from muse_supervisor.sim.world import load_world
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD = load_world(REPO / 'config' / 'maps' / 'warehouse_world.yaml')
-CONFIG = GateConfig(limits=GateLimits(navigation_backend='nav2'))
+# The shipped gate configuration (its waypoints are the world's places), driving through Nav2.
+SHIPPED = gate_config_from_file(str(REPO / 'config' / 'safety_gate.yaml'), '/safety_gate')
+
+
+def gate(**limits: object) -> GateConfig:
+    """The shipped configuration with some limits changed."""
+    return replace(SHIPPED, limits=replace(SHIPPED.limits, **limits))
+
+
+CONFIG = gate(navigation_backend='nav2')
 HOME = Situation(Pose2D(0.0, 0.0, 0.0))
 TEXT, NUMBER, POSE = int(ArgumentType.TEXT), int(ArgumentType.NUMBER), int(ArgumentType.POSE)
 
@@ -175,7 +184,7 @@ def test_a_battery_that_runs_out_on_the_way_fails_the_plan() -> None:
 
 def test_without_nav2_the_built_in_controller_drives_as_the_gate_would() -> None:
     """The gate with ``navigation_backend: auto`` uses Nav2 only when there is one to answer."""
-    auto = GateConfig(limits=GateLimits(navigation_backend='auto'))
+    auto = gate(navigation_backend='auto')
     around_a_shelf = plan('aisle', step(Skill.NAVIGATE_TO, target='aisle_1_end'))
     with_nav2 = simulate(around_a_shelf, WORLD, auto, HOME)
     assert with_nav2.verdict is Verdict.SUCCESS, with_nav2.explanation
@@ -191,13 +200,13 @@ def test_without_nav2_the_built_in_controller_drives_as_the_gate_would() -> None
 
 
 def test_a_nav2_that_does_not_answer_costs_the_servers_timeout_before_the_fallback() -> None:
-    auto = GateConfig(limits=GateLimits(navigation_backend='auto', nav2_server_timeout=1.0))
+    auto = gate(navigation_backend='auto', nav2_server_timeout=1.0)
     north = plan('north', step(Skill.NAVIGATE_TO, target='staging'))  # (0, 3): straight line
     absent = simulate(north, WORLD, auto, replace(HOME, nav2=Nav2Presence.NOT_INSTALLED))
     silent = simulate(north, WORLD, auto, replace(HOME, nav2=Nav2Presence.NOT_ANSWERING))
     assert absent.verdict is silent.verdict is Verdict.SUCCESS
     assert silent.duration - absent.duration == pytest.approx(1.0, abs=0.1)
-    strict = GateConfig(limits=GateLimits(navigation_backend='nav2', nav2_server_timeout=1.0))
+    strict = gate(navigation_backend='nav2', nav2_server_timeout=1.0)
     failed = simulate(north, WORLD, strict, replace(HOME, nav2=Nav2Presence.NOT_ANSWERING))
     assert failed.verdict is Verdict.FAILURE
     assert 'did not answer within' in failed.gate_message

@@ -145,3 +145,21 @@ def test_a_start_too_close_to_a_wall_can_still_leave() -> None:
     grid = inflate(OccupancyMap(cells, 0.1, (0.0, 0.0)), 0.4)
     assert grid.blocked_at(0.3, 2.0)
     assert plan_path(grid, (0.3, 2.0), (3.0, 2.0)) is not None
+
+
+def test_the_shipped_world_and_the_shipped_gate_name_the_same_places_and_zones() -> None:
+    """The simulator validates plans with the gate's configuration only (as execution does).
+
+    A place only the world knew would be predicted reachable and refused on the robot; a keep-out
+    zone only the world knew would be planned around but never enforced.
+    """
+    from muse_supervisor.safety.config import gate_config_from_file
+
+    repo = Path(__file__).resolve().parents[2]
+    world = load_world(repo / 'config' / 'maps' / 'warehouse_world.yaml')
+    gate = gate_config_from_file(str(repo / 'config' / 'safety_gate.yaml'), '/safety_gate')
+    assert {(p.name, p.x, p.y, p.yaw) for p in world.places} == {
+        (w.name, w.x, w.y, w.yaw) for w in gate.waypoints
+    }
+    keep_out = {(z.name, z.polygon) for z in world.zones if z.kind == 'keep_out'}
+    assert keep_out and keep_out == {(z.name, z.polygon) for z in gate.keep_out_zones}
