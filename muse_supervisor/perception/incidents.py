@@ -567,6 +567,10 @@ class IncidentTracker:
             if deadline is not None and now > deadline:
                 if self._is_stale(incident, now):
                     return False
+                clearing = [c for c in causes if c.raised and c.clear_since is not None]
+                if clearing and all(c.clear_since is not None for c in causes if c.raised):
+                    # Seen clear, hysteresis still running: the verdict waits for it to end.
+                    return False
                 still = [c for c in causes if c.raised or c.last_clear_seen < started]
                 details = '; '.join(
                     f'{c.key} still active (last seen {c.last_seen:.3f})'

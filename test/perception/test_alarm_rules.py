@@ -90,7 +90,12 @@ NAV2_FAILURES = [
         'Failed to obtain robot pose',
         IncidentKind.LOCALIZATION_LOST,
     ),
-    ('behavior_server', LogLevel.WARN, 'Collision Ahead - Exiting Spin', IncidentKind.PATH_BLOCKED),
+    (
+        'behavior_server',
+        LogLevel.WARN,
+        'Collision Ahead - Exiting Spin',
+        IncidentKind.PATH_BLOCKED,
+    ),
     (
         'behavior_server',
         LogLevel.WARN,
@@ -137,8 +142,8 @@ NAV2_FAILURES = [
     (
         'amcl',
         LogLevel.WARN,
-        "(10) consecutive laser scan transforms failed: (Lookup would require extrapolation into "
-        "the future.)",
+        '(10) consecutive laser scan transforms failed: (Lookup would require extrapolation into '
+        'the future.)',
         IncidentKind.LOCALIZATION_LOST,
     ),
 ]
@@ -170,8 +175,11 @@ def test_goal_succeeded_clears_the_navigation_failures_before_it() -> None:
 
 def test_docking_success_clears_docking_failures() -> None:
     interpreter = _interpreter()
-    failed = _only(interpreter.log(LogLine(30, 'docking_server', 'Docking failed, will retry: '
-                                                                 'Failed dock detection', 1.0)))
+    failed = _only(
+        interpreter.log(
+            LogLine(30, 'docking_server', 'Docking failed, will retry: Failed dock detection', 1.0)
+        )
+    )
     done = _only(interpreter.log(LogLine(20, 'docking_server', 'Docking was successful!', 4.0)))
     assert not done.active
     assert done.attribute('key') == failed.attribute('key')
@@ -185,8 +193,14 @@ def test_unmatched_warning_lines_are_unknown_evidence_and_info_chatter_is_not() 
     assert unknown.attribute('severity') == 'warning'
     fatal = _only(interpreter.log(LogLine(50, 'vendor_lift', 'Pump controller halted', 3.0)))
     assert fatal.attribute('severity') == 'critical'
-    assert interpreter.log(LogLine(20, 'controller_server', 'Received a goal, begin computing '
-                                                            'control effort.', 3.0)) == []
+    assert (
+        interpreter.log(
+            LogLine(
+                20, 'controller_server', 'Received a goal, begin computing control effort.', 3.0
+            )
+        )
+        == []
+    )
 
 
 def test_the_supervisors_own_log_lines_never_feed_back() -> None:
@@ -322,8 +336,15 @@ def test_package_alarms_raise_and_clear_by_source_and_code() -> None:
     interpreter = _interpreter()
     raised = _only(
         interpreter.alarm(
-            Alarm('drive_left', 'OVERCURRENT', Severity.ERROR, True, 'MOTOR 2 OVERCURRENT',
-                  (('current_a', '41.5'),), 5.0)  # fmt: skip
+            Alarm(
+                'drive_left',
+                'OVERCURRENT',
+                Severity.ERROR,
+                True,
+                'MOTOR 2 OVERCURRENT',
+                (('current_a', '41.5'),),
+                5.0,
+            )
         )
     )
     assert _kind(raised) is IncidentKind.MOTOR_FAULT
