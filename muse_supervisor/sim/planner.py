@@ -7,6 +7,7 @@ that there is none. The path is shortened by line of sight so a follower drives 
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -30,10 +31,25 @@ class Grid:
     map: OccupancyMap
     obstacles: np.ndarray  # the cells themselves (before inflation): never entered
 
+    @functools.cached_property
+    def flat_blocked(self) -> bytes:
+        """``blocked`` row-major, one byte per cell: indexing it is far cheaper than numpy's."""
+        return self.blocked.astype(np.uint8).tobytes()
+
+    @functools.cached_property
+    def flat_obstacles(self) -> bytes:
+        """``obstacles`` row-major, one byte per cell."""
+        return self.obstacles.astype(np.uint8).tobytes()
+
     def blocked_at(self, x: float, y: float) -> bool:
-        """Whether the robot's center may not be at (x, y)."""
-        row, column = self.map.cell_of(x, y)
-        return not self.map.inside(row, column) or bool(self.blocked[row, column])
+        """Whether the robot's center may not be at (x, y) (off the map: blocked)."""
+        occupancy = self.map
+        column = math.floor((x - occupancy.origin[0]) / occupancy.resolution)
+        row = math.floor((y - occupancy.origin[1]) / occupancy.resolution)
+        height, width = self.blocked.shape
+        if not (0 <= row < height and 0 <= column < width):
+            return True
+        return bool(self.flat_blocked[row * width + column])
 
 
 def inflate(
@@ -99,42 +115,51 @@ def plan_path(
     s, g = occupancy.cell_of(*start), occupancy.cell_of(*goal)
     if not occupancy.inside(*s) or not occupancy.inside(*g) or grid.blocked[g]:
         return None
-    blocked, obstacles = grid.blocked, grid.obstacles
-    height, width = blocked.shape
-    best = {s: 0.0}
-    parent: dict[tuple[int, int], tuple[int, int]] = {}
-    frontier = [(_distance(s, g), 0.0, s)]
+    # Cells as row-major indices and the grids as bytes: the search is pure Python, and this
+    # is several times faster than tuples and numpy scalars.
+    blocked, obstacles = grid.flat_blocked, grid.flat_obstacles
+    height, width = grid.blocked.shape
+    start_cell, goal_cell = s[0] * width + s[1], g[0] * width + g[1]
+    moves = [(dr, dc, step, dr * width + dc) for dr, dc, step in _MOVES]
+    best = {start_cell: 0.0}
+    parent: dict[int, int] = {}
+    frontier = [(_distance(s, g), 0.0, start_cell)]
     while frontier:
         _, cost, cell = heapq.heappop(frontier)
-        if cell == g:
+        if cell == goal_cell:
             break
         if cost > best.get(cell, math.inf):
             continue
-        row, column = cell
-        for dr, dc, step in _MOVES:
+        row, column = divmod(cell, width)
+        leaving = blocked[cell]
+        for dr, dc, step, offset in moves:
             nr, nc = row + dr, column + dc
-            if not (0 <= nr < height and 0 <= nc < width) or obstacles[nr, nc]:
+            if not (0 <= nr < height and 0 <= nc < width):
+                continue
+            neighbour = cell + offset
+            if obstacles[neighbour]:
                 continue
             # Blocked (too close) cells are entered only on the way out of them, from a start
             # that was already too close: the robot must be able to back out.
-            if blocked[nr, nc] and not blocked[row, column]:
+            if blocked[neighbour] and not leaving:
                 continue
-            if dr and dc and (obstacles[row, nc] or obstacles[nr, column]):
+            if dr and dc and (obstacles[cell + dc] or obstacles[cell + dr * width]):
                 continue  # no cutting corners between two obstacle cells
             total = cost + step
-            if total < best.get((nr, nc), math.inf):
-                best[(nr, nc)] = total
-                parent[(nr, nc)] = cell
-                heapq.heappush(frontier, (total + _distance((nr, nc), g), total, (nr, nc)))
+            if total < best.get(neighbour, math.inf):
+                best[neighbour] = total
+                parent[neighbour] = cell
+                estimate = total + _distance((nr, nc), g)
+                heapq.heappush(frontier, (estimate, total, neighbour))
     else:
         return None
-    if g not in best:
+    if goal_cell not in best:
         return None
-    cells = [g]
-    while cells[-1] != s:
+    cells = [goal_cell]
+    while cells[-1] != start_cell:
         cells.append(parent[cells[-1]])
     cells.reverse()
-    points = [start, *(occupancy.center_of(*c) for c in cells[1:-1]), goal]
+    points = [start, *(occupancy.center_of(*divmod(c, width)) for c in cells[1:-1]), goal]
     return _shortcut(grid, points)
 
 

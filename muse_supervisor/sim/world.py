@@ -72,12 +72,18 @@ class OccupancyMap:
         """:func:`distance_field` of this map, computed on first use."""
         return distance_field(self)
 
+    @functools.cached_property
+    def _clearances(self) -> list[float]:
+        """:meth:`clearance` of every cell, row-major, as Python floats (cheap to index)."""
+        return list(np.maximum(0.0, self.distances - self.resolution / 2).ravel().tolist())
+
     def clearance(self, x: float, y: float) -> float:
         """Metres from (x, y) to the nearest non-free cell's edge (0 off the map or inside one)."""
-        row, column = self.cell_of(x, y)
-        if not self.inside(row, column):
+        column = math.floor((x - self.origin[0]) / self.resolution)
+        row = math.floor((y - self.origin[1]) / self.resolution)
+        if not (0 <= row < self.cells.shape[0] and 0 <= column < self.cells.shape[1]):
             return 0.0
-        return max(0.0, float(self.distances[row, column]) - self.resolution / 2)
+        return self._clearances[row * self.cells.shape[1] + column]
 
 
 @dataclass(frozen=True)
