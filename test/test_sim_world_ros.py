@@ -101,6 +101,7 @@ class Watcher:
             ('diagnostics', DiagnosticArray, 10),
             ('alarms', Alarm, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)),
             ('estop', Bool, latched),
+            ('person_in_zone', Bool, latched),
             ('mission_state', MissionState, latched),
             ('/clock', Clock, 10),
         ):
@@ -189,6 +190,7 @@ def test_the_robot_follows_cmd_vel_and_publishes_what_drivers_do(
         odom = wait_for(lambda: watcher.latest('odom'), what='odometry')
         assert (_x(odom), odom.pose.pose.position.y) == (0.0, 0.0)  # charger_1
         assert watcher.latest('estop').data is False  # latched: heard though joined late
+        assert wait_for(lambda: watcher.latest('person_in_zone'), what='person').data is False
         mission = wait_for(lambda: watcher.latest('mission_state'), what='mission state')
         assert (mission.mission_id, mission.status) == ('pick_7', MissionState.STATUS_PAUSED)
         battery = wait_for(lambda: watcher.latest('battery_state'), what='battery')

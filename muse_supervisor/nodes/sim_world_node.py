@@ -10,7 +10,7 @@ topic                     type                                  when
 ========================  ====================================  ==========================
 ``odom``                  ``nav_msgs/Odometry``                 every step (``rate_hz``)
 ``obstacle_distance``     ``sensor_msgs/Range`` (REP 117)       every step
-``person_in_zone``        ``std_msgs/Bool``                     every step (``safety_scanner``)
+``person_in_zone``        ``std_msgs/Bool``, latched            every step (``safety_scanner``)
 ``estop``                 ``std_msgs/Bool``, latched            10 Hz
 ``camera/image_raw``      ``sensor_msgs/Image`` (rgb8)          ``camera_rate_hz``
 ``camera/camera_info``    ``sensor_msgs/CameraInfo``            with each image
@@ -237,7 +237,11 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
 
         self._odom_pub = publisher(Odometry, 'odom', 10)
         self._range_pub = publisher(Range, 'obstacle_distance', 10)
-        self._person_pub = publisher(Bool, 'person_in_zone', 10) if config.safety_scanner else None
+        # Transient local, as the e-stop: the gate subscribes with both durabilities, and a
+        # latched publisher matches both (a volatile one would not match the latched one).
+        self._person_pub = (
+            publisher(Bool, 'person_in_zone', _LATCHED) if config.safety_scanner else None
+        )
         self._estop_pub = publisher(Bool, 'estop', _LATCHED)
         self._image_pub = publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
         self._info_pub = publisher(CameraInfo, 'camera/camera_info', qos_profile_sensor_data)
