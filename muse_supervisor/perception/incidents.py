@@ -61,6 +61,7 @@ _RULE_KEYS = (
     'auto_resolve',
     'confidence',
     'origin',
+    'kinds',
 )
 _SETTING_KEYS = (
     'stale_after',
@@ -85,6 +86,8 @@ class IncidentRule:
     (alarm observations carry the alarm rule's verdict). ``cause`` is the de-duplication key
     template: observation fields and attributes in braces, ``{signal}@{topic}`` by default.
     ``auto_resolve``: a condition that clears with no plan executed resolves the incident.
+    ``kinds``: only observations whose ``kind`` attribute is one of these (empty: any), so that
+    e-stop alarms can be treated apart from other alarms.
     """
 
     name: str
@@ -98,10 +101,17 @@ class IncidentRule:
     auto_resolve: bool = True
     confidence: float = 1.0
     origin: str = ''
+    kinds: frozenset[IncidentKind] = frozenset()
 
-    def applies_to(self, signal: str) -> bool:
-        """Whether ``signal`` is one of this rule's (``fnmatch`` patterns, e.g. ``image.*``)."""
-        return any(fnmatch.fnmatchcase(signal, pattern) for pattern in self.signals)
+    def applies_to(self, observation: Observation) -> bool:
+        """Whether the rule matches: its signal patterns (``fnmatch``), then its ``kinds``.
+
+        A signal such as ``image.*`` matches every image signal; with ``kinds`` listed, the
+        observation's ``kind`` attribute must also be one of them.
+        """
+        if self.kinds and _kind_attribute(observation) not in self.kinds:
+            return False
+        return any(fnmatch.fnmatchcase(observation.signal, pattern) for pattern in self.signals)
 
 
 @dataclass(frozen=True)
@@ -124,9 +134,9 @@ class IncidentRules:
     rules: tuple[IncidentRule, ...]
     settings: IncidentSettings = field(default_factory=IncidentSettings)
 
-    def rule_for(self, signal: str) -> IncidentRule | None:
-        """The first rule that applies to ``signal``; None: the signal is not incident evidence."""
-        return next((rule for rule in self.rules if rule.applies_to(signal)), None)
+    def rule_for(self, observation: Observation) -> IncidentRule | None:
+        """The first rule that applies; None: the observation is not incident evidence."""
+        return next((rule for rule in self.rules if rule.applies_to(observation)), None)
 
 
 def parse_incident_rules(entries: Any, settings: Any, where: str) -> IncidentRules:
@@ -236,6 +246,10 @@ def _parse_rule(entry: Any, where: str) -> IncidentRule:
     auto_resolve = entry.get('auto_resolve', True)
     if not isinstance(auto_resolve, bool):
         raise ConfigError(f'{where}: key auto_resolve: got {auto_resolve!r}, expected true/false')
+    listed = entry.get('kinds', [])
+    if not isinstance(listed, list):
+        raise ConfigError(f'{where}: key kinds: got {listed!r}, expected a list of incident kinds')
+    kinds = frozenset(parse_kind(k, where) for k in listed)
     origin = entry.get('origin', '')
     if not isinstance(origin, str):
         raise ConfigError(f'{where}: key origin: got {origin!r}, expected a string')
@@ -251,6 +265,7 @@ def _parse_rule(entry: Any, where: str) -> IncidentRule:
         auto_resolve=auto_resolve,
         confidence=_number(entry, 'confidence', 1.0, where, 0.0, 1.0),
         origin=origin,
+        kinds=kinds,
     )
 
 
@@ -354,7 +369,7 @@ class IncidentTracker:
     def observe(self, observation: Observation, now: float) -> list[IncidentSnapshot]:
         """Take one observation; return the incidents it opened or changed."""
         self.note_input(observation.stamp)
-        rule = self._rules.rule_for(observation.signal)
+        rule = self._rules.rule_for(observation)
         if rule is None:
             return []
         key = cause_key(rule, observation)

@@ -248,6 +248,10 @@ DIAGNOSTICS = [
     # Drivers named by hardware
     (b'\x02', 'sick_scan: lidar_front', 'Device not responding', [],
      IncidentKind.SENSOR_FAULT, Severity.ERROR),
+    (b'\x01', 'realsense_camera: driver', 'USB 2.1 link, frames dropped', [],
+     IncidentKind.CAMERA_FAULT, Severity.WARNING),
+    (b'\x02', 'roboteq: motor driver 1', 'Fault: overheat', [],
+     IncidentKind.MOTOR_FAULT, Severity.ERROR),
     (b'\x02', 'safety_plc: E-Stop', 'Emergency stop pressed', [],
      IncidentKind.ESTOP_ACTIVE, Severity.CRITICAL),
 ]  # fmt: skip

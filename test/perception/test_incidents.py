@@ -20,7 +20,7 @@ from muse_supervisor.domain import (
     Severity,
 )
 from muse_supervisor.params.spec import ConfigError
-from muse_supervisor.perception.alarms import Alarm, DiagnosticStatus, LogLine
+from muse_supervisor.perception.alarms import Alarm, DiagnosticStatus, LogLine, VdaState
 from muse_supervisor.perception.core import PerceptionCore
 from muse_supervisor.perception.incidents import (
     IncidentTracker,
@@ -621,3 +621,37 @@ def test_an_incident_is_never_resolved_without_a_clear_seen_after_execution_star
         assert any(c >= started for c in clears)
     if final.state is IncidentState.RESOLVED:
         assert clears, 'resolved without any clear observed'
+
+
+def test_an_estop_alarm_that_clears_waits_for_an_operator_but_other_alarms_resolve() -> None:
+    core = _core()
+    [estop] = core.on_vda_state(VdaState('MANUAL', False, stamp=1.0), 1.0)
+    assert estop.kind is IncidentKind.ESTOP_ACTIVE
+    core.on_vda_state(VdaState('NONE', False, stamp=2.0), 2.0)
+    core.tick(10.0)
+    assert core.tracker.snapshot(estop.id, 10.0).state is IncidentState.OPEN
+    assert not core.tracker.snapshot(estop.id, 10.0).causes[0].active
+    closed = core.tracker.dismiss(estop.id, 'op-4', 'e-stop released after inspection', 11.0)
+    assert closed.state is IncidentState.DISMISSED
+    [motor] = core.on_alarm(
+        Alarm('drive_left', 'OVERCURRENT', Severity.ERROR, True, '', (), 20.0), 20.0
+    )
+    core.on_alarm(Alarm('drive_left', 'OVERCURRENT', Severity.ERROR, False, '', (), 21.0), 21.0)
+    core.tick(23.5)
+    assert core.tracker.snapshot(motor.id, 23.5).state is IncidentState.RESOLVED
+
+
+def test_incident_rule_kinds_are_checked() -> None:
+    with pytest.raises(ConfigError, match="incident_rules\\[0\\] \\(a\\): key kind: got 'estop'"):
+        parse_incident_rules(
+            [
+                {
+                    'name': 'a',
+                    'signals': ['alarm.raised'],
+                    'kind': 'estop_active',
+                    'kinds': ['estop'],
+                }
+            ],
+            {},
+            'site.yaml',
+        )
