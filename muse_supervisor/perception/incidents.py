@@ -458,6 +458,8 @@ class IncidentTracker:
             condition.pending_since, condition.pending, condition.pending_count = None, [], 0
             return
         incident = self._incidents.get(condition.incident_id or '')
+        if incident is not None and incident.state in TERMINAL_STATES:
+            incident = None  # dismissed while present: the clear only ends the cause
         if condition.clear_since is None:
             condition.clear_since = observation.stamp
             if incident is not None:
@@ -469,6 +471,8 @@ class IncidentTracker:
 
     def _incident_for(self, condition: _Condition, stamp: float) -> _Incident:
         """The open incident a newly raised cause joins (merge), or a new incident."""
+        condition.kept = 0
+        condition.last_kept_severity = None
         if self._settings.merge:
             joinable = [
                 incident
@@ -496,8 +500,6 @@ class IncidentTracker:
             Transition(IncidentState.OPEN, IncidentState.OPEN, stamp, 'perception', 'opened')
         )
         condition.incident_id = incident.id
-        condition.kept = 0
-        condition.last_kept_severity = None
         self._incidents[incident.id] = incident
         self._forget_closed()
         return incident

@@ -655,3 +655,19 @@ def test_incident_rule_kinds_are_checked() -> None:
             {},
             'site.yaml',
         )
+
+
+def test_a_cause_that_returns_into_another_incident_brings_its_evidence() -> None:
+    tracker = _tracker(keep_per_cause=2)
+    _feed(tracker, _steady('corridor.obstructed', 0.0, 3.0, True))  # 30 observations
+    _feed(tracker, _steady('corridor.obstructed', 3.0, 5.5, False))
+    [first] = tracker.incidents(5.5, include_closed=True)
+    assert first.state is IncidentState.RESOLVED
+    _feed(tracker, [_obs('person.in_zone', 10.0)])
+    _feed(tracker, [_obs('corridor.obstructed', 11.0)])
+    [second] = tracker.incidents(11.0)
+    assert second.id != first.id
+    corridor = [e for e in second.evidence if e.signal == 'corridor.obstructed']
+    assert [e.stamp for e in corridor] == [11.0]
+    assert second.suppressed == 0  # kept, not counted against the earlier incident's quota
+    assert second.other_kinds == (IncidentKind.PATH_BLOCKED,)
