@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from muse_supervisor.sim.world import FREE, OccupancyMap, Zone
+from muse_supervisor.sim.world import FREE, OCCUPIED, OccupancyMap, Zone
 
 _SQRT2 = math.sqrt(2.0)
 _MOVES = tuple(
@@ -40,6 +40,28 @@ class Grid:
     def flat_obstacles(self) -> bytes:
         """``obstacles`` row-major, one byte per cell."""
         return self.obstacles.astype(np.uint8).tobytes()
+
+    @functools.cached_property
+    def coarse(self) -> Grid:
+        """The grid at twice the cell size, a cell blocked where any of its four is.
+
+        Searching it first is about four times cheaper; a path on it is a path here (every
+        fine cell it crosses is free). Where it finds none (a passage only fine cells show),
+        :func:`plan_path` searches this grid itself.
+        """
+        height, width = self.blocked.shape
+        rows, columns = (height + 1) // 2 * 2, (width + 1) // 2 * 2
+
+        def halve(fine: np.ndarray) -> np.ndarray:
+            padded = np.ones((rows, columns), bool)  # beyond the map: blocked
+            padded[:height, :width] = fine
+            return np.asarray(padded.reshape(rows // 2, 2, columns // 2, 2).any(axis=(1, 3)))
+
+        occupancy = self.map
+        obstacles = halve(self.obstacles)
+        cells = np.where(obstacles, np.int8(OCCUPIED), np.int8(FREE)).astype(np.int8)
+        half = OccupancyMap(cells, occupancy.resolution * 2, occupancy.origin)
+        return Grid(halve(self.blocked), half, obstacles)
 
     def blocked_at(self, x: float, y: float) -> bool:
         """Whether the robot's center may not be at (x, y) (off the map: blocked)."""
@@ -106,11 +128,25 @@ def _polygon_mask(
 def plan_path(
     grid: Grid, start: tuple[float, float], goal: tuple[float, float]
 ) -> list[tuple[float, float]] | None:
-    """A shortest 8-connected path from ``start`` to ``goal`` (world points), or ``None``.
+    """A short 8-connected path from ``start`` to ``goal`` (world points), or ``None``.
 
-    A start inside the inflated area (a robot already close to something) may leave it by the
-    way it came: only the goal must be clear.
+    A* on :attr:`Grid.coarse` first, then on the grid itself if that finds none; the path is
+    then straightened by line of sight on the grid itself. A start inside the inflated area (a
+    robot already close to something) may leave it by the way it came: only the goal must be
+    clear.
     """
+    if not grid.blocked_at(*goal):
+        for searched in (grid.coarse, grid):
+            points = _search(searched, start, goal)
+            if points is not None:
+                return _shortcut(grid, points)
+    return None
+
+
+def _search(
+    grid: Grid, start: tuple[float, float], goal: tuple[float, float]
+) -> list[tuple[float, float]] | None:
+    """A* on ``grid``: start, the centers of the cells between, goal; ``None`` if no path."""
     occupancy = grid.map
     s, g = occupancy.cell_of(*start), occupancy.cell_of(*goal)
     if not occupancy.inside(*s) or not occupancy.inside(*g) or grid.blocked[g]:
@@ -159,8 +195,7 @@ def plan_path(
     while cells[-1] != start_cell:
         cells.append(parent[cells[-1]])
     cells.reverse()
-    points = [start, *(occupancy.center_of(*divmod(c, width)) for c in cells[1:-1]), goal]
-    return _shortcut(grid, points)
+    return [start, *(occupancy.center_of(*divmod(c, width)) for c in cells[1:-1]), goal]
 
 
 def _distance(a: tuple[int, int], b: tuple[int, int]) -> float:

@@ -83,7 +83,7 @@ class OccupancyMap:
         row = math.floor((y - self.origin[1]) / self.resolution)
         if not (0 <= row < self.cells.shape[0] and 0 <= column < self.cells.shape[1]):
             return 0.0
-        return self._clearances[row * self.cells.shape[1] + column]
+        return float(self._clearances[row * self.cells.shape[1] + column])
 
 
 @dataclass(frozen=True)
