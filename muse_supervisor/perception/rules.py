@@ -38,6 +38,8 @@ _SIGNAL_KEYS = (
     'mission_budget_factor',
     'odom_timeout',
 )
+# The defaults in a source checkout (tests, tools). An installed node reads the copy under
+# share/muse_supervisor/config (muse_supervisor.nodes.installed.share_dir), which CMake installs.
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / 'config' / 'perception_rules.yaml'
 
 
