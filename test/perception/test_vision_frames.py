@@ -7,6 +7,8 @@ import array
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from muse_supervisor.perception.vision.frames import (
     SUPPORTED_RAW_ENCODINGS,
@@ -193,3 +195,29 @@ def test_a_frame_refuses_pixels_it_cannot_hold() -> None:
         Frame(np.zeros((4, 4), np.uint8), 0.0, encoding='bgr8')
     with pytest.raises(ValueError, match='finite'):
         Frame(np.zeros((4, 4), np.uint8), float('nan'))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    encoding=st.sampled_from([*SUPPORTED_RAW_ENCODINGS, 'bayer_rggb8', '32FC1', '']),
+    height=st.integers(-2, 12),
+    width=st.integers(-2, 12),
+    step=st.integers(-4, 80),
+    size=st.integers(0, 900),
+    bigendian=st.booleans(),
+)
+def test_any_fields_give_a_frame_or_a_value_error(
+    encoding: str, height: int, width: int, step: int, size: int, bigendian: bool
+) -> None:
+    """Whatever a driver sends, decoding either succeeds consistently or says what was wrong."""
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    try:
+        frame = decode_image(
+            encoding=encoding, height=height, width=width, step=step, is_bigendian=bigendian,
+            data=data, stamp=1.0,
+        )  # fmt: skip
+    except ValueError as error:
+        assert str(error)
+        return
+    assert (frame.height, frame.width) == (height, width)
+    assert frame.encoding in ('bgr8', 'mono8', 'mono16')

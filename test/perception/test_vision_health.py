@@ -207,3 +207,17 @@ def test_uniform_frames_are_not_judged_frozen_by_content() -> None:
 def test_bad_thresholds_are_refused(parameters: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ImageHealthAnalyzer(**parameters)  # type: ignore[arg-type]
+
+
+def test_mono_cameras_are_checked_too() -> None:
+    """An infrared or mono camera (mono8, mono16) gets the same verdicts as a colour one."""
+    gray = cv2.cvtColor(synthetic.cluttered_scene(), cv2.COLOR_BGR2GRAY)
+    analyzer = ImageHealthAnalyzer()
+    healthy = _verdicts(analyzer.analyze(Frame(gray, 0.0)))
+    assert not any(o.active for o in healthy.values())
+    dark16 = (gray.astype(np.uint16) * 16).astype(np.uint16)  # 12-bit data in 16-bit words: dim
+    verdicts = _verdicts(ImageHealthAnalyzer().analyze(Frame(dark16, 0.0)))
+    # 16-bit is read as full range: 12-bit data in the low bits is dark (docs/PERCEPTION.md).
+    assert verdicts[DARK].active
+    bright16 = (gray.astype(np.uint16) * 256).astype(np.uint16)
+    assert not _verdicts(ImageHealthAnalyzer().analyze(Frame(bright16, 0.0)))[DARK].active

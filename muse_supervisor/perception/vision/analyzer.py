@@ -4,7 +4,9 @@ An analyzer is anything with a ``name`` (producer and version, recorded in
 ``Observation.producer`` so a result can be traced to the code and model that made it), a
 ``default_rate_hz`` (how often a worker should run it: cheap health checks often, OCR rarely) and
 ``analyze(frame)``. The perception node runs each analyzer on a worker of its own at its own
-rate on the latest frame; the analyzer never sees a ROS message and never reads a clock.
+rate on the latest frame; the analyzer never sees a ROS message and never reads a clock. An
+instance serves one worker (one stream) at a time: the stateful checks (a frozen stream) and
+OpenCV's detector objects are not meant to be shared between threads.
 
 The verdict contract: for each of its signals, every analysed frame yields either one or more
 observations with ``active=True`` (the condition is seen) or exactly one with ``active=False``
