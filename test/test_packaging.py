@@ -24,6 +24,8 @@ ROSDEP_KEYS = {'yaml': 'python3-yaml', 'numpy': 'python3-numpy', 'cv2': 'python3
 # Imported only when a feature that needs them is configured, so not a dependency of every robot.
 OPTIONAL = {
     'nav2_msgs': 'navigate_to through Nav2; without it the gate drives with its own controller',
+    'rapidocr': 'the OCR analyzer (no rosdep key: requirements/python.txt installs it from PyPI); '
+    'perception_node runs without OCR, and says so, where it is missing',
 }
 # Declared, and needed, though no Python file imports them.
 NOT_IMPORTED = {

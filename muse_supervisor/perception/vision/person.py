@@ -6,7 +6,7 @@ whether the person's feet (the bottom centre of the box) are inside the drive co
 one). With nobody found: one inactive observation, with the low confidence a HOG miss deserves.
 
 Why HOG: no machine here reaches a model hub, so a detector is usable only if a registry package
-carries its weights (``shared/design/ML_OFFLINE.md``). OpenCV 4.x ships the Dalal-Triggs HOG+SVM
+carries its weights. OpenCV 4.x ships the Dalal-Triggs HOG+SVM
 people detector inside its wheel. The registry was searched for a better detector with weights
 inside a wheel (2026-12, see ``docs/PERCEPTION.md``): the only candidates found ship
 Ultralytics YOLO weights under AGPL-3.0 (a licence that would bind this Apache-2.0 stack) that
