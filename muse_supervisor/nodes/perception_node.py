@@ -1,43 +1,450 @@
-"""``perception_node``: turns camera, alarm and mission-state topics into incidents with evidence.
+"""``perception_node``: camera, alarms, diagnostics, logs and mission state become incidents.
 
-Skeleton of the foundation issue: it declares its parameters with descriptors, validates them on
-configure and follows the lifecycle. The incident builder and detectors fill it in later.
+A thin node around :class:`muse_supervisor.perception.core.PerceptionCore` and the latest-frame
+pipeline (:mod:`muse_supervisor.perception.scheduler`): each subscription converts its message
+to the core's plain types and hands it over; every change the core reports goes out on
+``incidents`` and, as the list of open incidents, on the latched ``incidents/open``.
+
+==========================  ======================================  ==========================
+input (relative names)      type                                    QoS
+==========================  ======================================  ==========================
+``image``                   ``sensor_msgs/Image``                   sensor data (best effort)
+``image/compressed``        ``sensor_msgs/CompressedImage``         sensor data
+``alarms``                  ``muse_supervisor/Alarm``               reliable
+``diagnostics``             ``diagnostic_msgs/DiagnosticArray``     reliable
+``/rosout``                 ``rcl_interfaces/Log``                  reliable, this namespace's
+``mission_state``           ``muse_supervisor/MissionState``        latched
+``odom``                    ``nav_msgs/Odometry``                   reliable
+``battery_state``           ``sensor_msgs/BatteryState``            reliable
+``estop``, ``person_in_zone``  ``std_msgs/Bool``                    latched and volatile
+==========================  ======================================  ==========================
+
+The camera callback never waits: it decodes the frame and puts it in a one-frame slot; each
+analyzer runs on a worker of its own at its configured rate (``*_rate_hz``, 0 turns one off).
+With ``publish_person_in_zone`` the node also publishes ``person_in_zone`` from the person
+detector, for robots without a safety scanner; a camera detector is not a safety-rated sensor,
+and the gate's own person rules apply to whatever publishes the signal.
+
+Time: every input is stamped with its own header time (the frame's, the alarm's) and the core
+is told ``now`` from the node clock (ROS time, ``/clock`` under ``use_sim_time``).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import Log
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import BatteryState, CompressedImage, Image
+from std_msgs.msg import Bool
+
+from muse_supervisor.domain import Severity
+from muse_supervisor.domain.evidence import EvidenceSource, Observation
+from muse_supervisor.domain.incidents import IncidentSnapshot, MissionStatus
+from muse_supervisor.msg import Alarm, Incident, IncidentList, MissionState
+from muse_supervisor.nodes.conversions import seconds
+from muse_supervisor.nodes.incident_messages import incident_list_msg, incident_msg
+from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
-from muse_supervisor.params import param
+from muse_supervisor.params import ConfigError, param
+from muse_supervisor.perception import alarms
+from muse_supervisor.perception.core import PerceptionCore
+from muse_supervisor.perception.rules import load_rules
+from muse_supervisor.perception.scheduler import FramePipeline
+from muse_supervisor.perception.signals import MissionSnapshot
+from muse_supervisor.perception.vision import PERSON_DETECTED
+from muse_supervisor.perception.vision.analyzer import Analyzer
+from muse_supervisor.perception.vision.floor import FloorAnalyzer
+from muse_supervisor.perception.vision.frames import (
+    Frame,
+    decode_compressed_image,
+    decode_image,
+)
+from muse_supervisor.perception.vision.health import ImageHealthAnalyzer
+from muse_supervisor.perception.vision.markers import MarkerAnalyzer
+from muse_supervisor.perception.vision.ocr import OcrAnalyzer
+from muse_supervisor.perception.vision.person import PersonAnalyzer
+
+_LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+_RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+STREAM_LOST = 'image.stream_lost'
 
 
 @dataclass(frozen=True)
 class PerceptionConfig:
     """Parameters of ``perception`` (see ``config/perception.yaml``)."""
 
+    rules: str = param(
+        '', 'A site rules file read after the shipped defaults '
+        '(share/muse_supervisor/config/perception_rules.yaml; format in docs/INCIDENTS.md); '
+        'empty: the defaults alone.',
+    )  # fmt: skip
+    robot_id: str = param('', 'Robot id in incident ids; empty: the namespace (or "robot").')
+    tick_rate_hz: float = param(
+        10.0, 'Rate of the incident timer: hysteresis, verification deadlines, staleness (Hz).',
+        minimum=1.0, maximum=100.0,
+    )  # fmt: skip
     camera_stale_timeout: float = param(
-        2.0,
-        'Seconds without a camera frame after which the camera counts as faulty.',
-        minimum=0.1,
-        maximum=60.0,
+        2.0, 'Seconds without a camera frame, once frames have come, after which the stream '
+        'counts as lost (evidence of a camera fault).', minimum=0.1, maximum=60.0,
+    )  # fmt: skip
+    health_rate_hz: float = param(
+        5.0, 'Image health checks per second (dark, over-exposed, blurred, covered, frozen); '
+        '0: off.', minimum=0.0, maximum=60.0,
+    )  # fmt: skip
+    floor_rate_hz: float = param(
+        2.0, 'Drive corridor and floor checks per second; 0: off.', minimum=0.0, maximum=60.0
     )
-    incident_cooldown: float = param(
-        5.0,
-        'Seconds before an incident of the same kind may be opened again after closing.',
-        minimum=0.0,
-        maximum=3600.0,
+    marker_rate_hz: float = param(
+        2.0, 'QR code and ArUco marker reads per second; 0: off.', minimum=0.0, maximum=60.0
     )
+    person_rate_hz: float = param(
+        2.0, 'Person detections per second (HOG); 0: off.', minimum=0.0, maximum=60.0
+    )
+    ocr_rate_hz: float = param(
+        0.5, 'OCR reads per second (rapidocr, about 0.4 s each on one core); 0: off.',
+        minimum=0.0, maximum=10.0,
+    )  # fmt: skip
+    ocr_threads: int = param(
+        1, 'CPU threads of the OCR engine (onnxruntime).', minimum=1, maximum=64
+    )
+    publish_person_in_zone: bool = param(
+        False, 'Publish person_in_zone (std_msgs/Bool) from the camera person detector, for '
+        'robots without a safety scanner (which otherwise publishes it).',
+    )  # fmt: skip
 
 
 class PerceptionNode(SupervisorNode[PerceptionConfig]):
-    """Turns camera, alarm and mission-state topics into incidents with evidence."""
-
-    still_to_come = 'the incident builder and detectors'
+    """Turns camera, alarm, diagnostic, log and mission topics into incidents with evidence."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('perception', PerceptionConfig, **kwargs)
+        self._lock = threading.Lock()  # the core: executor thread and analyzer workers
+        self._core: PerceptionCore | None = None
+        self._pipeline: FramePipeline | None = None
+        self._entities: list[tuple[Any, Any]] = []
+        self._timers: list[Any] = []
+        self._sequence = 0
+        self._last_frame: float | None = None  # steady time of the last frame
+        self._stream_lost = False
+        self._person_seen: bool | None = None
+        self._log_prefix = ''
+        self._robot_id = 'robot'
+
+    # ----- lifecycle -------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the rules; create the analyzers, the subscriptions and the publishers."""
+        result = super().on_configure(state)
+        if result != TransitionCallbackReturn.SUCCESS or self.config is None:
+            return result
+        config = self.config
+        namespace = self.get_namespace().strip('/')
+        robot_id = config.robot_id or namespace or 'robot'
+        try:
+            defaults = share_dir() / 'config' / 'perception_rules.yaml'
+            files = [defaults, *([Path(config.rules)] if config.rules else [])]
+            rules = load_rules(files)
+        except (ConfigError, OSError, ValueError) as error:
+            self.get_logger().error(f'invalid configuration, not configuring: {error}')
+            return TransitionCallbackReturn.FAILURE
+        self._core = PerceptionCore(rules, robot_id)
+        self._robot_id = robot_id
+        analyzers = self._analyzers(config)
+        self._pipeline = FramePipeline(analyzers, self._on_analysis)
+        # Nav2 and drivers in this namespace log as "<namespace>.<node>"; others are not ours.
+        self._log_prefix = f'{namespace.replace("/", ".")}.' if namespace else ''
+        self._create_entities(config)
+        self.get_logger().info(
+            f'configured: robot {robot_id}, rules {[str(f) for f in files]}, analyzers '
+            f'{[a.name for a in analyzers] or "(none)"}'
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the analyzer workers and the incident timer."""
+        assert self.config is not None and self._pipeline is not None
+        self._pipeline.start()
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timers = [self.create_timer(1.0 / self.config.tick_rate_hz, self._tick)]
+        self._timers.append(self.create_timer(0.5, self._watch_camera, clock=steady))
+        if self._person_pub is not None:
+            self._timers.append(self.create_timer(0.1, self._publish_person, clock=steady))
+        self._publish_open()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the timers and the workers."""
+        self._stop_work()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy what on_configure created."""
+        self._stop_work()
+        self._destroy_entities()
+        self._core = None
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop and destroy everything."""
+        self._stop_work()
+        self._destroy_entities()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_work(self) -> None:
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._timers = []
+        if self._pipeline is not None:
+            self._pipeline.stop()
+            self._pipeline = FramePipeline(
+                [w.analyzer for w in self._pipeline.workers], self._on_analysis
+            )  # workers are threads: a fresh set for the next activation
+
+    def _analyzers(self, config: PerceptionConfig) -> list[Analyzer]:
+        chosen: list[Analyzer] = []
+        if config.health_rate_hz > 0:
+            chosen.append(ImageHealthAnalyzer(default_rate_hz=config.health_rate_hz))
+        if config.floor_rate_hz > 0:
+            chosen.append(FloorAnalyzer(default_rate_hz=config.floor_rate_hz))
+        if config.marker_rate_hz > 0:
+            chosen.append(MarkerAnalyzer(default_rate_hz=config.marker_rate_hz))
+        if config.person_rate_hz > 0:
+            chosen.append(PersonAnalyzer(default_rate_hz=config.person_rate_hz))
+        if config.ocr_rate_hz > 0:
+            if importlib.util.find_spec('rapidocr') is None:
+                self.get_logger().warning(
+                    'rapidocr is not installed: no OCR (ocr_rate_hz ignored)'
+                )
+            else:
+                chosen.append(
+                    OcrAnalyzer(default_rate_hz=config.ocr_rate_hz, threads=config.ocr_threads)
+                )
+        return chosen
+
+    def _create_entities(self, config: PerceptionConfig) -> None:
+        made = self._entities
+
+        def subscribe(msg_type: Any, topic: str, callback: Any, qos: Any) -> None:
+            made.append(
+                (
+                    self.destroy_subscription,
+                    self.create_subscription(msg_type, topic, callback, qos),
+                )
+            )
+
+        def publisher(msg_type: Any, topic: str, qos: Any) -> Any:
+            entity = self.create_publisher(msg_type, topic, qos)
+            made.append((self.destroy_publisher, entity))
+            return entity
+
+        self._incident_pub = publisher(Incident, 'incidents', _RELIABLE)
+        self._open_pub = publisher(IncidentList, 'incidents/open', _LATCHED)
+        self._person_pub = (
+            publisher(Bool, 'person_in_zone', _LATCHED) if config.publish_person_in_zone else None
+        )
+        subscribe(Image, 'image', self._on_image, qos_profile_sensor_data)
+        subscribe(
+            CompressedImage, 'image/compressed', self._on_compressed, qos_profile_sensor_data
+        )
+        subscribe(Alarm, 'alarms', self._on_alarm, _RELIABLE)
+        subscribe(DiagnosticArray, 'diagnostics', self._on_diagnostics, _RELIABLE)
+        subscribe(Log, '/rosout', self._on_log, _RELIABLE)
+        subscribe(MissionState, 'mission_state', self._on_mission, _LATCHED)
+        subscribe(Odometry, 'odom', self._on_odom, 10)
+        subscribe(BatteryState, 'battery_state', self._on_battery, 10)
+        for qos in (_LATCHED, 10):  # latched drivers and periodic ones alike
+            subscribe(Bool, 'estop', self._on_estop, qos)
+            if not config.publish_person_in_zone:
+                subscribe(Bool, 'person_in_zone', self._on_person, qos)
+
+    def _destroy_entities(self) -> None:
+        for destroy, entity in self._entities:
+            destroy(entity)
+        self._entities = []
+
+    # ----- the core --------------------------------------------------------------------------
+    def _now(self) -> float:
+        return float(self.get_clock().now().nanoseconds) * 1e-9
+
+    def _publish(self, changed: list[IncidentSnapshot]) -> None:
+        for snapshot in changed:
+            self._incident_pub.publish(incident_msg(snapshot))
+        if changed:
+            self._publish_open()
+
+    def _publish_open(self) -> None:
+        core = self._core
+        if core is None:
+            return
+        now = self._now()
+        with self._lock:
+            snapshots = core.tracker.incidents(now)
+        self._open_pub.publish(incident_list_msg(self._robot_id, snapshots, now))
+
+    def _feed(self, call: Any, *args: Any) -> None:
+        """Call a core input method with ``now`` under the lock, and publish what changed."""
+        if self._core is None:
+            return
+        with self._lock:
+            changed = call(*args, self._now())
+        self._publish(changed)
+
+    def _tick(self) -> None:
+        if self._core is not None:
+            self._feed(self._core.tick)
+
+    # ----- inputs ----------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self._take_frame(
+            lambda sequence: decode_image(
+                encoding=msg.encoding, height=msg.height, width=msg.width, step=msg.step,
+                is_bigendian=msg.is_bigendian, data=msg.data, stamp=seconds(msg.header.stamp),
+                frame_id=msg.header.frame_id, topic=self.resolve_topic_name('image'),
+                sequence=sequence,
+            )
+        )  # fmt: skip
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._take_frame(
+            lambda sequence: decode_compressed_image(
+                format=msg.format, data=msg.data, stamp=seconds(msg.header.stamp),
+                frame_id=msg.header.frame_id,
+                topic=self.resolve_topic_name('image/compressed'), sequence=sequence,
+            )
+        )  # fmt: skip
+
+    def _take_frame(self, decode: Any) -> None:
+        """Decode and hand the frame over (never waits for an analyzer); say once if it fails."""
+        self._sequence += 1
+        try:
+            frame: Frame = decode(self._sequence)
+        except ValueError as error:
+            self.get_logger().error(f'camera frame refused: {error}', throttle_duration_sec=10.0)
+            return
+        self._last_frame = Clock(clock_type=ClockType.STEADY_TIME).now().nanoseconds * 1e-9
+        if self._pipeline is not None:
+            self._pipeline.put(frame)
+
+    def _on_analysis(self, analyzer: str, frame: Frame, observations: list[Observation]) -> None:
+        """An analyzer's results (on its worker thread)."""
+        core = self._core
+        if core is None:
+            return
+        changed: list[IncidentSnapshot] = []
+        with self._lock:
+            for observation in observations:
+                changed.extend(core.on_observation(observation, self._now()))
+                if observation.signal == PERSON_DETECTED:
+                    self._person_seen = observation.active
+        self._publish(changed)
+
+    def _watch_camera(self) -> None:
+        """A stream that stops is evidence of a camera fault; frames coming back clear it."""
+        config, core = self.config, self._core
+        if config is None or core is None or self._last_frame is None:
+            return
+        now_steady = Clock(clock_type=ClockType.STEADY_TIME).now().nanoseconds * 1e-9
+        lost = now_steady - self._last_frame > config.camera_stale_timeout
+        if lost == self._stream_lost:
+            return
+        self._stream_lost = lost
+        topic = self.resolve_topic_name('image')
+        summary = (
+            f'no camera frame for {config.camera_stale_timeout:g} s' if lost else 'frames again'
+        )
+        observation = Observation(
+            STREAM_LOST, EvidenceSource.CAMERA, topic, 'perception_node', summary, self._now(),
+            active=lost,
+        )  # fmt: skip
+        self._feed(core.on_derived, observation)
+
+    def _publish_person(self) -> None:
+        if self._person_pub is not None and self._person_seen is not None:
+            self._person_pub.publish(Bool(data=self._person_seen))
+
+    def _on_alarm(self, msg: Alarm) -> None:
+        if self._core is not None:
+            alarm = alarms.Alarm(
+                msg.source, msg.code, Severity(min(int(msg.severity), 3)), bool(msg.active),
+                msg.text, tuple((kv.key, kv.value) for kv in msg.values),
+                seconds(msg.header.stamp), msg.header.frame_id,
+            )  # fmt: skip
+            self._feed(self._core.on_alarm, alarm)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        if self._core is None:
+            return
+        stamp = seconds(msg.header.stamp)
+        statuses = []
+        for status in msg.status:
+            try:
+                statuses.append(
+                    alarms.DiagnosticStatus.from_wire(
+                        status.level, status.name, status.message, status.hardware_id,
+                        tuple((kv.key, kv.value) for kv in status.values), stamp,
+                    )
+                )  # fmt: skip
+            except ValueError as error:
+                self.get_logger().warning(
+                    f'diagnostic status refused: {error}', throttle_duration_sec=10.0
+                )
+        self._feed(self._core.on_diagnostics, statuses)
+
+    def _on_log(self, msg: Log) -> None:
+        if self._core is None or not msg.name.startswith(self._log_prefix):
+            return
+        line = alarms.LogLine(
+            int(msg.level), msg.name, msg.msg, seconds(msg.stamp), msg.file, msg.function,
+            int(msg.line),
+        )  # fmt: skip
+        self._feed(self._core.on_log, line)
+
+    def _on_mission(self, msg: MissionState) -> None:
+        if self._core is None:
+            return
+        goal = msg.step_goal
+        has_goal = bool(goal.header.frame_id)
+        snapshot = MissionSnapshot(
+            mission_id=msg.mission_id, status=MissionStatus(min(int(msg.status), 5)),
+            step_index=int(msg.step_index), step_count=int(msg.step_count),
+            step_id=msg.step_id, step_description=msg.step_description,
+            step_elapsed=seconds(msg.step_elapsed), step_budget=seconds(msg.step_budget),
+            expected_payload=msg.expected_payload, stamp=seconds(msg.header.stamp),
+            goal=(float(goal.pose.position.x), float(goal.pose.position.y), 0.0)
+            if has_goal else None,
+            goal_frame=goal.header.frame_id,
+        )  # fmt: skip
+        self._feed(self._core.on_mission, snapshot)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        if self._core is not None:
+            self._feed(self._core.on_odom, seconds(msg.header.stamp))
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        if self._core is not None:
+            self._feed(
+                self._core.on_battery, float(msg.percentage), int(msg.power_supply_status),
+                seconds(msg.header.stamp),
+            )  # fmt: skip
+
+    def _on_estop(self, msg: Bool) -> None:
+        if self._core is not None:
+            self._feed(self._core.on_estop, bool(msg.data), self._now())
+
+    def _on_person(self, msg: Bool) -> None:
+        if self._core is not None:
+            self._feed(self._core.on_person, bool(msg.data), self._now())
 
 
 def main(args: list[str] | None = None) -> int:

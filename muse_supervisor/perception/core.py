@@ -93,10 +93,12 @@ class PerceptionCore:
 
     def on_estop(self, engaged: bool, stamp: float, now: float) -> list[IncidentSnapshot]:
         """The e-stop topic."""
+        self.tracker.note_input(stamp)
         return self._feed([estop_observation(engaged, stamp)], now)
 
     def on_person(self, present: bool, stamp: float, now: float) -> list[IncidentSnapshot]:
         """A safety scanner's protective-zone signal."""
+        self.tracker.note_input(stamp)
         return self._feed([person_observation(present, stamp)], now)
 
     def on_odom(self, stamp: float, now: float) -> list[IncidentSnapshot]:
@@ -106,7 +108,16 @@ class PerceptionCore:
 
     def on_observation(self, observation: Observation, now: float) -> list[IncidentSnapshot]:
         """An analyzer result (camera); labels are also checked against the mission payload."""
+        self.tracker.note_input(observation.stamp)
         return self._feed([observation, *payload_observation(observation, self._mission)], now)
+
+    def on_derived(self, observation: Observation, now: float) -> list[IncidentSnapshot]:
+        """An observation about the inputs themselves (a camera stream that stopped).
+
+        Unlike :meth:`on_observation` it is not data from the robot, so it does not keep a
+        silent robot's incidents from showing stale.
+        """
+        return self._feed([observation], now)
 
     def tick(self, now: float) -> list[IncidentSnapshot]:
         """Advance time: odometry silence, hysteresis, verification deadlines, staleness."""

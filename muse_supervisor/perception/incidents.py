@@ -367,8 +367,12 @@ class IncidentTracker:
     # ---------------------------------------------------------------- evidence
 
     def observe(self, observation: Observation, now: float) -> list[IncidentSnapshot]:
-        """Take one observation; return the incidents it opened or changed."""
-        self.note_input(observation.stamp)
+        """Take one observation; return the incidents it opened or changed.
+
+        It does not count as data from the robot: an observation may be derived (odometry went
+        silent, the camera stream stopped), and a derived one must not keep a silent robot from
+        showing stale. Callers note real inputs with :meth:`note_input`.
+        """
         rule = self._rules.rule_for(observation)
         if rule is None:
             return []

@@ -83,10 +83,16 @@ def _alarm(stamp: float, kind: str, severity: str, key: str, active: bool = True
     )
 
 
+def _see(tracker: IncidentTracker, observation: Observation, now: float) -> list[IncidentSnapshot]:
+    """An observation from the robot's data: it counts as input (as PerceptionCore notes it)."""
+    tracker.note_input(observation.stamp)
+    return tracker.observe(observation, now)
+
+
 def _feed(tracker: IncidentTracker, observations: list[Observation]) -> list[IncidentSnapshot]:
     out: list[IncidentSnapshot] = []
     for observation in observations:
-        out.extend(tracker.observe(observation, observation.stamp))
+        out.extend(_see(tracker, observation, observation.stamp))
     return out
 
 
@@ -577,9 +583,9 @@ def test_a_flicker_shorter_than_the_debounce_never_opens_an_incident(
     for run, gap in zip(runs, gaps, strict=False):
         frames = max(1, int(run * rate))
         for i in range(frames):
-            tracker.observe(_obs('image.frozen', stamp + i / rate), stamp + i / rate)
+            _see(tracker, _obs('image.frozen', stamp + i / rate), stamp + i / rate)
         stamp += max(run, (frames - 1) / rate) + 1e-3
-        tracker.observe(_obs('image.frozen', stamp, active=False), stamp)
+        _see(tracker, _obs('image.frozen', stamp, active=False), stamp)
         stamp += gap
         tracker.tick(stamp)
     assert tracker.incidents(stamp, include_closed=True) == []
@@ -610,7 +616,7 @@ def test_an_incident_is_never_resolved_without_a_clear_seen_after_execution_star
             tracker.approve(incident_id, 'op', stamp)
             tracker.start_execution(incident_id, stamp)
             started = stamp
-        tracker.observe(_obs('corridor.obstructed', stamp, active), stamp)
+        _see(tracker, _obs('corridor.obstructed', stamp, active), stamp)
         if not active:
             clears.append(stamp)
         tracker.tick(stamp)
@@ -671,3 +677,23 @@ def test_a_cause_that_returns_into_another_incident_brings_its_evidence() -> Non
     assert [e.stamp for e in corridor] == [11.0]
     assert second.suppressed == 0  # kept, not counted against the earlier incident's quota
     assert second.other_kinds == (IncidentKind.PATH_BLOCKED,)
+
+
+def test_observations_derived_from_silence_do_not_keep_a_silent_robot_fresh() -> None:
+    """Failed before the fix: the odometry-silence observation counted as data, so a robot
+    whose inputs had all stopped never showed stale (found by the perception node's ROS test).
+    """
+    core = _core()
+    core.on_odom(0.0, 0.0)
+    core.on_alarm(Alarm('drive_left', 'OVERCURRENT', Severity.ERROR, True, 'hot', (), 0.0), 0.0)
+    opened = core.tracker.incidents(0.0)
+    assert opened and not opened[0].stale
+    for step in range(1, 101):  # ten silent seconds of ticks; odometry silence is derived
+        core.tick(step / 10)
+    derived = Observation(
+        'image.stream_lost', EvidenceSource.CAMERA, 'camera/image_raw', 'perception_node',
+        'no camera frame for 2 s', 10.0,
+    )  # fmt: skip
+    core.on_derived(derived, 10.0)
+    [incident] = core.tracker.incidents(10.0)
+    assert incident.stale and incident.last_data == 0.0

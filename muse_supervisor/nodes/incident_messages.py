@@ -1,0 +1,60 @@
+"""Incidents between the perception core's snapshots and ``Incident`` / ``IncidentList``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from diagnostic_msgs.msg import KeyValue
+from std_msgs.msg import Header
+
+from muse_supervisor.domain.evidence import Observation
+from muse_supervisor.domain.incidents import IncidentSnapshot
+from muse_supervisor.msg import Evidence, Incident, IncidentList, IncidentTransition
+from muse_supervisor.nodes.conversions import time_msg
+
+
+def incident_msg(snapshot: IncidentSnapshot, frame_id: str = '') -> Incident:
+    """The ``Incident`` message of one snapshot (stamped with the time of its last update)."""
+    return Incident(
+        header=Header(stamp=time_msg(snapshot.updated), frame_id=frame_id),
+        id=snapshot.id, dedup_key=snapshot.dedup_key, robot_id=snapshot.robot_id,
+        kind=int(snapshot.kind), other_kinds=[int(k) for k in snapshot.other_kinds],
+        severity=int(snapshot.severity), state=int(snapshot.state),
+        state_reason=snapshot.state_reason, acknowledged_by=snapshot.acknowledged_by,
+        owner=snapshot.owner, opened=time_msg(snapshot.opened),
+        confidence=float(snapshot.confidence), summary=snapshot.summary,
+        evidence=[evidence_msg(o) for o in snapshot.evidence],
+        suppressed_count=snapshot.suppressed, stale=snapshot.stale,
+        last_data=time_msg(snapshot.last_data), attempts=snapshot.attempts,
+        transitions=[
+            IncidentTransition(
+                from_state=int(t.from_state), to_state=int(t.to_state),
+                stamp=time_msg(t.stamp), actor=t.actor, reason=t.reason,
+            )
+            for t in snapshot.transitions
+        ],
+    )  # fmt: skip
+
+
+def evidence_msg(observation: Observation) -> Evidence:
+    """The ``Evidence`` message of one observation, its provenance and trust kept."""
+    return Evidence(
+        header=Header(stamp=time_msg(observation.stamp), frame_id=observation.frame_id),
+        source=int(observation.source), signal=observation.signal,
+        cleared=not observation.active, trusted=observation.trusted,
+        untrusted_attributes=list(observation.untrusted), topic=observation.topic,
+        producer=observation.producer, summary=observation.summary,
+        confidence=float(observation.confidence), data_ref=observation.data_ref,
+        attributes=[KeyValue(key=k, value=v) for k, v in observation.attributes],
+    )  # fmt: skip
+
+
+def incident_list_msg(
+    robot_id: str, snapshots: Iterable[IncidentSnapshot], stamp: float
+) -> IncidentList:
+    """The latched list of a robot's open incidents."""
+    return IncidentList(
+        header=Header(stamp=time_msg(stamp)),
+        robot_id=robot_id,
+        incidents=[incident_msg(s) for s in snapshots if not s.terminal],
+    )
