@@ -3,12 +3,15 @@
     muse-supervisor up [--namespace robot_1 ...] [--only safety_gate ...] [--duration 30]
     muse-supervisor plan [--namespace robot_1 ...]
     muse-supervisor teleop [--namespace robot_1] [--linear 0.2 --duration 3]
+    muse-supervisor replay FILE.mcap [--namespace robot_1] [--incident ID] [--rate 2]
 
 ``up`` starts the nodes from the stack declaration (the same one the launch file uses), waits
 until every node reports the lifecycle state ``active``, prints what runs, and keeps the stack up
 until Ctrl-C, SIGTERM or SIGHUP (or ``--duration`` seconds). A node that dies stops the whole
 stack with status 1. ``teleop`` publishes the supervisor heartbeat and velocity commands on the
-gate's teleop source, so the gate can be driven by hand.
+gate's teleop source, so the gate can be driven by hand. ``replay`` re-publishes the incidents
+(and their key frames and proposals) of an incident recording, so the reasoner receives them as
+if live.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ def _number(expected: str, accept: Callable[[float], bool]) -> Callable[[str], f
 _positive_seconds = _number('a positive number of seconds', lambda v: v > 0)
 _positive = _number('a positive number', lambda v: v > 0)
 _finite = _number('a number', lambda v: True)
+_seconds = _number('a number of seconds, 0 or more', lambda v: v >= 0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,7 +113,40 @@ def _parser() -> argparse.ArgumentParser:
         help='seconds to wait for every node to become active (default 30)',
     )
     _teleop_parser(commands)
+    _replay_parser(commands)
     return parser
+
+
+def _replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = 're-publish recorded incidents (with their key frames and proposals) for the reasoner'
+    replay = commands.add_parser(
+        'replay',
+        help=text,
+        description=(
+            f'{text}. Reads an incident recording (an MCAP file of the incident recorder, also '
+            'one cut short by a crash) and publishes its messages on their recorded topics, in '
+            'recorded order, with the QoS their publishers offered; progress goes to stderr.'
+        ),
+    )
+    replay.add_argument('file', type=Path, metavar='FILE.mcap', help='the recording to replay')
+    replay.add_argument(
+        '--namespace',
+        help='robot namespace to publish in (default: the one the file was recorded in)',
+    )
+    replay.add_argument('--incident', metavar='ID', help='replay only this incident (its id)')
+    replay.add_argument(
+        '--rate',
+        type=_positive,
+        default=1.0,
+        help='speed factor on the recorded timing: 2 plays twice as fast (default 1)',
+    )
+    replay.add_argument(
+        '--wait-for-subscriber',
+        type=_seconds,
+        default=5.0,
+        metavar='SECONDS',
+        help='seconds to wait for a subscriber on the incidents topic first (default 5)',
+    )
 
 
 def _teleop_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -162,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == 'teleop':
             return _teleop(args)
+        if args.command == 'replay':
+            return _replay(args)
         config_dir = args.config_dir or default_config_dir()
         plan = fleet_plan(config_dir, args.namespace, only=tuple(args.only))
         if args.command == 'plan':
@@ -380,6 +419,31 @@ def _teleop(args: argparse.Namespace) -> int:
         heartbeat_only=args.heartbeat_only,
     )
     return run(options, keyboard if command is None else None)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Replay a recording; its errors (not MCAP, no incidents, unknown id) exit with status 2."""
+    import rclpy
+
+    from muse_supervisor.recording.reader import RecordingError
+    from muse_supervisor.recording.replay import ReplayError, ReplayOptions, replay
+
+    options = ReplayOptions(
+        path=args.file,
+        namespace=args.namespace,
+        incident=args.incident,
+        rate=args.rate,
+        wait_for_subscriber=args.wait_for_subscriber,
+    )
+    stopping = init_ros()
+    try:
+        replay(options, stopping=lambda: bool(stopping))
+    except (RecordingError, ReplayError) as error:
+        print(f'muse-supervisor: error: {error}', file=sys.stderr)
+        return 2
+    finally:
+        rclpy.try_shutdown()
+    return 0
 
 
 if __name__ == '__main__':

@@ -129,7 +129,12 @@ def retarget(topic: str, recorded_namespace: str, namespace: str | None) -> str:
 def _summary(message: RecordedMessage) -> str:
     if message.type_name == INCIDENT_TYPE:
         incident = _decode(message)
-        return f'incident {incident.id} state {incident.state}'
+        states = {
+            getattr(type(incident), name): name[len('STATE_') :].lower()
+            for name in dir(type(incident))
+            if name.startswith('STATE_')
+        }
+        return f'incident {incident.id} {states.get(incident.state, incident.state)}'
     if message.type_name in LINKED_TYPES:
         return f'{message.type_name.rsplit("/", 1)[-1]} for {_decode(message).incident_id}'
     return message.type_name
