@@ -1,18 +1,20 @@
 """A recorder process for the crash test: records incident transitions until it is killed.
 
-Usage: recorder_peer.py FOLDER
+Usage: recorder_peer.py FOLDER UPDATES
 
 Each incident goes open -> acknowledged -> proposed -> approved -> executing -> resolved; before
-every transition the peer records key frames (not flushed on their own), then the incident update
+every update the peer records key frames (not flushed on their own), then the incident update
 (flushed). After each flush it prints ``flushed <incident id> <state> <transition count>``, so the
-test knows what must survive a SIGKILL. It never stops by itself.
+test knows what must survive a SIGKILL. After UPDATES updates, in the middle of an incident, it
+records frames without end (the writer writes a chunk whenever one fills) and prints ``frames``
+once a chunk of them must have been written, so the kill lands while it writes. It never stops
+by itself.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
@@ -30,8 +32,9 @@ def frame(index: int) -> Image:
 
 def main() -> None:
     recorder = IncidentRecorder(sys.argv[1], namespace='crash_robot', chunk_size=64 * 1024)
+    updates = int(sys.argv[2])
     number = 0
-    while True:
+    while updates:
         number += 1
         incident = Incident(id=f'crash/{number:04d}', robot_id='crash_robot', kind=5)
         previous = STATES[0]
@@ -56,7 +59,15 @@ def main() -> None:
             previous = state
             recorder.record_incident(incident)
             print(f'flushed {incident.id} {state} {len(incident.transitions)}', flush=True)
-            time.sleep(0.005)
+            updates -= 1
+            if not updates:
+                break
+    written = 0
+    while True:
+        recorder.record_evidence_frame(frame(0), 'camera/image_raw')
+        written += 1
+        if written == 10:  # 120 kB of frames: at least one 64 KiB chunk is in the file
+            print('frames', flush=True)
 
 
 if __name__ == '__main__':
