@@ -21,6 +21,7 @@ from diagnostic_msgs.msg import KeyValue
 from mcap.exceptions import McapError
 from mcap.reader import NonSeekingReader, make_reader
 from mcap_ros2.decoder import DecoderFactory
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2.metadata import parse_qos
@@ -44,6 +45,12 @@ from muse_supervisor.recording import (
     read_recording,
 )
 from muse_supervisor.recording.definitions import full_definition
+from muse_supervisor.recording.qos import (
+    RELIABLE,
+    SENSOR_DATA,
+    offered_qos_yaml,
+    profile_from_yaml,
+)
 from muse_supervisor.recording.replay import ReplayError, select
 
 PEER = Path(__file__).parent / 'peers' / 'recorder_peer.py'
@@ -254,6 +261,24 @@ def test_channels_carry_the_metadata_rosbag2_writes(recorded: tuple[Path, list[A
     with AnyReader([path]) as reader:
         qos = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
     assert qos['/robot_1/operator_decisions'][0].reliability.name == 'RELIABLE'
+
+
+def test_a_replay_publishes_with_the_qos_that_was_recorded() -> None:
+    latched = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    again = profile_from_yaml(offered_qos_yaml(latched))
+    assert (again.depth, again.reliability, again.durability) == (
+        1,
+        ReliabilityPolicy.RELIABLE,
+        DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    # rosbag2 before Jazzy wrote the policies as numbers: 2 = best effort, 1 = transient local.
+    numbers = offered_qos_yaml(SENSOR_DATA).replace('best_effort', '2')
+    assert profile_from_yaml(numbers).reliability == ReliabilityPolicy.BEST_EFFORT
+    assert profile_from_yaml('not: [a list', RELIABLE) is RELIABLE
 
 
 def test_definition_text_is_built_as_rosbag2_does() -> None:
