@@ -2,8 +2,10 @@
 
 A thin node around :class:`muse_supervisor.perception.core.PerceptionCore` and the latest-frame
 pipeline (:mod:`muse_supervisor.perception.scheduler`): each subscription converts its message
-to the core's plain types and hands it over; every change the core reports goes out on
-``incidents`` and, as the list of open incidents, on the latched ``incidents/open``.
+to the core's plain types and hands it over; the changes the core reports go out on
+``incidents`` (at once when what an operator acts on changed, repeated evidence at most once a
+second: :mod:`muse_supervisor.perception.publishing`) and, as the list of open incidents, on
+the latched ``incidents/open``.
 
 ==========================  ======================================  ==========================
 input (relative names)      type                                    QoS
@@ -58,6 +60,7 @@ from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception import alarms
 from muse_supervisor.perception.core import PerceptionCore
+from muse_supervisor.perception.publishing import UpdateThrottle
 from muse_supervisor.perception.rules import load_rules
 from muse_supervisor.perception.scheduler import FramePipeline
 from muse_supervisor.perception.signals import MissionSnapshot
@@ -141,6 +144,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._person_seen: bool | None = None
         self._log_prefix = ''
         self._robot_id = 'robot'
+        self._throttle = UpdateThrottle()
 
     # ----- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -159,6 +163,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
             self.get_logger().error(f'invalid configuration, not configuring: {error}')
             return TransitionCallbackReturn.FAILURE
         self._core = PerceptionCore(rules, robot_id)
+        self._throttle = UpdateThrottle()
         self._robot_id = robot_id
         analyzers = self._analyzers(config)
         self._pipeline = FramePipeline(analyzers, self._on_analysis)
@@ -277,10 +282,14 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
     def _now(self) -> float:
         return float(self.get_clock().now().nanoseconds) * 1e-9
 
-    def _publish(self, changed: list[IncidentSnapshot]) -> None:
-        for snapshot in changed:
+    def _publish(self, changed: list[IncidentSnapshot], due: bool = False) -> None:
+        """Publish what the throttle lets out now (``due``: also what it held long enough)."""
+        now = self._now()
+        with self._lock:
+            send = self._throttle.offer(changed, now) + (self._throttle.due(now) if due else [])
+        for snapshot in send:
             self._incident_pub.publish(incident_msg(snapshot))
-        if changed:
+        if send:
             self._publish_open()
 
     def _publish_open(self) -> None:
@@ -301,8 +310,11 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._publish(changed)
 
     def _tick(self) -> None:
-        if self._core is not None:
-            self._feed(self._core.tick)
+        if self._core is None:
+            return
+        with self._lock:
+            changed = self._core.tick(self._now())
+        self._publish(changed, due=True)
 
     # ----- inputs ----------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:

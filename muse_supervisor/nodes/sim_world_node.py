@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
@@ -129,6 +130,10 @@ class SimWorldConfig:
     camera_hfov: float = param(
         70.0, 'Horizontal field of view of the camera (degrees).', minimum=10.0, maximum=170.0
     )
+    camera_noise: float = param(
+        2.0, 'Sensor noise of the camera (standard deviation, grey levels): a real camera never '
+        'sends two identical frames.', minimum=0.0, maximum=50.0,
+    )  # fmt: skip
 
 
 class SimWorldNode(SupervisorNode[SimWorldConfig]):
@@ -171,8 +176,9 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         self._sim_time = 0.0
         self._robot = SimulatedRobot(world, start, timeline, robot, base, config.battery, 0.0)
         self._camera = CameraModel(
-            config.camera_width, config.camera_height, math.radians(config.camera_hfov)
-        )
+            config.camera_width, config.camera_height, math.radians(config.camera_hfov),
+            noise=config.camera_noise,
+        )  # fmt: skip
         self._create_entities(config, timeline)
         self.get_logger().info(
             f'configured: world {world.name} ({world_path}), start ({start.x:.2f}, '
@@ -377,6 +383,7 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         """Render and publish frames at the camera rate until told to stop."""
         assert self._camera is not None
         camera = self._camera
+        rng = np.random.default_rng()
         next_frame = time.monotonic()
         while not self._camera_stop.is_set():
             robot = self._robot
@@ -385,7 +392,7 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
             with self._lock:
                 pose, scene = robot.pose, robot.scene()
             stamp = self._stamp()  # the moment the frame shows
-            pixels = render(robot.world.map, pose, scene, camera)
+            pixels = render(robot.world.map, pose, scene, camera, rng)
             header = Header(stamp=stamp, frame_id='camera_optical')
             self._image_pub.publish(
                 Image(

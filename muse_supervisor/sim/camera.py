@@ -48,6 +48,9 @@ class CameraModel:
     hfov: float = math.radians(70.0)
     mount_height: float = 0.6  # m above the floor
     max_depth: float = 15.0  # m: beyond this, the view ends in the far wall colour
+    # Sensor noise (standard deviation, grey levels): a real camera never sends two identical
+    # frames, and a perfectly still one would read as a frozen stream.
+    noise: float = 0.0
 
     @property
     def focal(self) -> float:
@@ -55,8 +58,17 @@ class CameraModel:
         return (self.width / 2) / math.tan(self.hfov / 2)
 
 
-def render(occupancy: OccupancyMap, pose: Pose2D, scene: Scene, camera: CameraModel) -> np.ndarray:
-    """The camera image (``height`` x ``width`` x 3, uint8 RGB) from ``pose`` in ``scene``."""
+def render(
+    occupancy: OccupancyMap,
+    pose: Pose2D,
+    scene: Scene,
+    camera: CameraModel,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The camera image (``height`` x ``width`` x 3, uint8 RGB) from ``pose`` in ``scene``.
+
+    With ``camera.noise``, sensor noise drawn from ``rng`` is added (a fresh generator if none).
+    """
     w, h, f = camera.width, camera.height, camera.focal
     cx, cy = (w - 1) / 2, (h - 1) / 2
     offsets = np.arctan((cx - np.arange(w)) / f)  # left of the heading is positive
@@ -78,6 +90,9 @@ def render(occupancy: OccupancyMap, pose: Pose2D, scene: Scene, camera: CameraMo
     things.sort(key=lambda t: -((t.x - pose.x) * forward[0] + (t.y - pose.y) * forward[1]))
     for thing in things:
         _draw(image, thing, pose, depth, camera)
+    if camera.noise > 0:
+        grain = (rng or np.random.default_rng()).normal(0.0, camera.noise, image.shape)
+        image = np.clip(image + grain, 0, 255).astype(np.uint8)
     return image
 
 

@@ -105,3 +105,25 @@ def test_panel_text_is_readable_by_ocr(world: World) -> None:
     result = RapidOCR()(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     text = ' '.join(result.txts or ())
     assert 'MOTOR' in text and 'OVERCURRENT' in text, text
+
+
+@pytest.mark.parametrize(('noise', 'frozen'), [(0.0, True), (2.0, False)])
+def test_sensor_noise_keeps_a_still_camera_from_reading_as_frozen(
+    world: World, noise: float, frozen: bool
+) -> None:
+    from dataclasses import replace
+
+    from muse_supervisor.perception.vision import FROZEN
+    from muse_supervisor.perception.vision.frames import Frame
+    from muse_supervisor.perception.vision.health import ImageHealthAnalyzer
+
+    camera, health = replace(CAMERA, noise=noise), ImageHealthAnalyzer()
+    rng = np.random.default_rng(7)
+    verdicts = []
+    for sequence in range(8):  # a robot standing still
+        image = render(world.map, AT_CHARGER, Scene(), camera, rng)
+        frame = Frame(
+            cv2.cvtColor(image, cv2.COLOR_RGB2BGR), 1.0 + sequence / 10, sequence=sequence
+        )
+        verdicts += [o.active for o in health.analyze(frame) if o.signal == FROZEN]
+    assert verdicts and verdicts[-1] is frozen
