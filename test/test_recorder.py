@@ -352,6 +352,8 @@ def test_a_message_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
             recorder.record_incident(_frame())
         with pytest.raises(RecorderError, match='evidence frame must be one of'):
             recorder.record_evidence_frame(_incident('x', 0))
+        with pytest.raises(RecorderError, match='not a generated ROS message class'):
+            recorder.record('notes', 'a plain string')
     with pytest.raises(RecorderError, match='closed'):
         recorder.record_incident(_incident('x', 0))
 

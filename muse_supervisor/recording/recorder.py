@@ -58,6 +58,13 @@ class RecorderError(RuntimeError):
     """The recorder cannot do what was asked: a folder it cannot write, a closed recorder, ..."""
 
 
+def _type_name(message: object) -> str:
+    try:
+        return type_name_of(message)
+    except DefinitionError as error:
+        raise RecorderError(f'cannot record {type(message).__name__}: {error}') from error
+
+
 def resolve_topic(topic: str, namespace: str) -> str:
     """The absolute topic name rosbag2 would record: relative names go under ``namespace``."""
     if not topic or topic.strip('/') == '' or ' ' in topic:
@@ -202,7 +209,7 @@ class IncidentRecorder:
         Not flushed on its own (frames are large and come before the incident update that cites
         them): the next incident update flushes it, or the chunk fills up.
         """
-        name = type_name_of(frame)
+        name = _type_name(frame)
         if name not in _FRAME_TYPES:
             raise RecorderError(f'an evidence frame must be one of {_FRAME_TYPES}, got {name}')
         return frame_reference(*self._record(topic, frame, qos, name, flush=False))
@@ -229,7 +236,7 @@ class IncidentRecorder:
         self, topic: str, message: Any, *, qos: QoSProfile = RELIABLE, flush: bool = False
     ) -> None:
         """Record any other ROS message (alarms, mission state, log lines) on ``topic``."""
-        self._record(topic, message, qos, type_name_of(message), flush=flush)
+        self._record(topic, message, qos, _type_name(message), flush=flush)
 
     def flush(self) -> None:
         """Make everything recorded so far durable: end the chunk, write it, ``fsync``."""
@@ -270,14 +277,14 @@ class IncidentRecorder:
         self, topic: str, message: Any, qos: QoSProfile, expected: str, *, flush: bool
     ) -> tuple[str, int]:
         """Write one message; returns the absolute topic and the log time it was recorded at."""
-        name = type_name_of(message)
+        name = _type_name(message)
         if name != expected:
             raise RecorderError(f'expected a {expected} message for {topic!r}, got {name}')
         absolute = resolve_topic(topic, self.namespace)
         data = serialize_message(message)
-        log_time = int(self._clock())
         with self._lock:
             self._check_open()
+            log_time = int(self._clock())  # under the lock: log times rise in file order
             current = self._file
             if (
                 current is not None
