@@ -44,6 +44,10 @@ class ReplayOptions:
     rate: float = 1.0
     wait_for_subscriber: float = 5.0  # s to wait for someone listening on the incidents topic
 
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ReplayError(f'rate {self.rate} is not a positive speed factor (e.g. 1 or 2.5)')
+
 
 def message_class(type_name: str) -> Any:
     """The generated Python class of ``pkg/msg/Name`` (its package must be installed)."""
