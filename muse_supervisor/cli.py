@@ -226,8 +226,8 @@ def _banner(plan: list[NodeLaunch]) -> str:
     robots = sorted({node.namespace for node in plan})
     if len(names) == len(STACK):
         what = (
-            'the safety gate, the plan simulator, the simulated robot, and skeletons (lifecycle '
-            'and parameters only) of perception, reasoner and HMI'
+            'the safety gate, perception, the plan simulator, the simulated robot, and '
+            'skeletons (lifecycle and parameters only) of the reasoner and the HMI'
         )
     else:
         what = ', '.join(names)

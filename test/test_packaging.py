@@ -20,7 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE_XML = ET.parse(REPO / 'package.xml').getroot()
 
 # Python modules whose rosdep key is not the module's own name.
-ROSDEP_KEYS = {'yaml': 'python3-yaml', 'numpy': 'python3-numpy', 'cv2': 'python3-opencv'}
+ROSDEP_KEYS = {
+    'yaml': 'python3-yaml',
+    'numpy': 'python3-numpy',
+    'cv2': 'python3-opencv',
+    'mcap': 'mcap-ros2-support',  # rosdistro's pip key; it brings mcap
+}
 # Imported only when a feature that needs them is configured, so not a dependency of every robot.
 OPTIONAL = {
     'nav2_msgs': 'navigate_to through Nav2; without it the gate drives with its own controller',

@@ -55,6 +55,7 @@ from muse_supervisor.params.ros import declare_config, parameter_overrides
 from muse_supervisor.params.spec import unknown_parameters
 
 ConfigT = TypeVar('ConfigT')
+EntityT = TypeVar('EntityT')
 
 # The arguments each context was initialised with (rclpy keeps no copy of them): run() records
 # them, so that a node can read the --params-file paths that apply to it.
@@ -80,6 +81,50 @@ class LifecycleParameters:
     )  # fmt: skip
 
 
+class Entities:
+    """What a node made on configure, each kept with the call that destroys it.
+
+    One list per node, destroyed together on cleanup and shutdown (newest first), so that a
+    reconfigured node never keeps a stale publisher or subscription beside the new one.
+    """
+
+    def __init__(self, node: LifecycleNode) -> None:
+        self._node = node
+        self._made: list[tuple[Callable[[Any], Any], Any]] = []
+
+    def keep(self, destroy: Callable[[EntityT], Any], entity: EntityT) -> EntityT:
+        """Remember ``entity`` and how to destroy it; return it."""
+        self._made.append((destroy, entity))
+        return entity
+
+    def publisher(self, msg_type: Any, topic: str, qos: Any) -> Any:
+        """A publisher, kept."""
+        node = self._node
+        return self.keep(node.destroy_publisher, node.create_publisher(msg_type, topic, qos))
+
+    def subscription(self, msg_type: Any, topic: str, callback: Any, qos: Any) -> Any:
+        """A subscription, kept."""
+        node = self._node
+        entity = node.create_subscription(msg_type, topic, callback, qos)
+        return self.keep(node.destroy_subscription, entity)
+
+    def service(self, srv_type: Any, name: str, callback: Any) -> Any:
+        """A service server, kept."""
+        node = self._node
+        return self.keep(node.destroy_service, node.create_service(srv_type, name, callback))
+
+    def timer(self, period: float, callback: Any, clock: Clock | None = None) -> Any:
+        """A timer, kept."""
+        node = self._node
+        return self.keep(node.destroy_timer, node.create_timer(period, callback, clock=clock))
+
+    def destroy(self) -> None:
+        """Destroy everything kept, newest first."""
+        while self._made:
+            destroy, entity = self._made.pop()
+            destroy(entity)
+
+
 class SupervisorNode(LifecycleNode, Generic[ConfigT]):
     """A lifecycle node whose parameters are the fields of a frozen configuration dataclass.
 
@@ -102,6 +147,7 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
         self._arguments = [*shared, *own]
         self._read_lifecycle = declare_config(self, LifecycleParameters)
         self._read_parameters = declare_config(self, parameters)
+        self.entities = Entities(self)
         self.config: ConfigT | None = None
         self._failure: BaseException | None = None
         self._lifecycle_state = 'unconfigured'
@@ -156,16 +202,31 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop work; remind, as while unconfigured, that the node waits to be activated."""
+        self.stop_work()
         self._lifecycle_state = 'inactive'
         self._reminded_at = -math.inf
         self._reminder.reset()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Forget the configuration so the next configure reads it afresh."""
+        """Stop work, destroy what configure made, forget the configuration."""
+        self.stop_work()
+        self.entities.destroy()
         self.config = None
         self._lifecycle_state = 'unconfigured'
         return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop work and destroy what configure made."""
+        self.stop_work()
+        self.entities.destroy()
+        return TransitionCallbackReturn.SUCCESS
+
+    def stop_work(self) -> None:
+        """Stop what ``on_activate`` started (timers, worker threads); a node overrides it.
+
+        Called on deactivate, cleanup and shutdown, so it must be safe to call when nothing runs.
+        """
 
     # ----- where the parameters came from -----------------------------------------------------
     def _params_files(self) -> list[ParamsFile]:

@@ -56,7 +56,7 @@ from muse_supervisor.msg import Alarm, Incident, IncidentList, MissionState
 from muse_supervisor.nodes.conversions import seconds
 from muse_supervisor.nodes.incident_messages import incident_list_msg, incident_msg
 from muse_supervisor.nodes.installed import share_dir
-from muse_supervisor.nodes.lifecycle import SupervisorNode, run
+from muse_supervisor.nodes.lifecycle import Entities, SupervisorNode, run
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception import alarms
 from muse_supervisor.perception.core import PerceptionCore
@@ -136,8 +136,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._lock = threading.Lock()  # the core: executor thread and analyzer workers
         self._core: PerceptionCore | None = None
         self._pipeline: FramePipeline | None = None
-        self._entities: list[tuple[Any, Any]] = []
-        self._timers: list[Any] = []
+        self._work = Entities(self)  # what on_activate starts
         self._sequence = 0
         self._last_frame: float | None = None  # steady time of the last frame
         self._stream_lost = False
@@ -181,35 +180,21 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         assert self.config is not None and self._pipeline is not None
         self._pipeline.start()
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._timers = [self.create_timer(1.0 / self.config.tick_rate_hz, self._tick)]
-        self._timers.append(self.create_timer(0.5, self._watch_camera, clock=steady))
+        self._work.timer(1.0 / self.config.tick_rate_hz, self._tick)
+        self._work.timer(0.5, self._watch_camera, clock=steady)
         if self._person_pub is not None:
-            self._timers.append(self.create_timer(0.1, self._publish_person, clock=steady))
+            self._work.timer(0.1, self._publish_person, clock=steady)
         self._publish_open()
         return super().on_activate(state)
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop the timers and the workers."""
-        self._stop_work()
-        return super().on_deactivate(state)
-
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy what on_configure created."""
-        self._stop_work()
-        self._destroy_entities()
         self._core = None
         return super().on_cleanup(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop and destroy everything."""
-        self._stop_work()
-        self._destroy_entities()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop_work(self) -> None:
-        for timer in self._timers:
-            self.destroy_timer(timer)
-        self._timers = []
+    def stop_work(self) -> None:
+        """Stop the timers and the workers of ``on_activate``."""
+        self._work.destroy()
         if self._pipeline is not None:
             self._pipeline.stop()
             self._pipeline = FramePipeline(
@@ -238,21 +223,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         return chosen
 
     def _create_entities(self, config: PerceptionConfig) -> None:
-        made = self._entities
-
-        def subscribe(msg_type: Any, topic: str, callback: Any, qos: Any) -> None:
-            made.append(
-                (
-                    self.destroy_subscription,
-                    self.create_subscription(msg_type, topic, callback, qos),
-                )
-            )
-
-        def publisher(msg_type: Any, topic: str, qos: Any) -> Any:
-            entity = self.create_publisher(msg_type, topic, qos)
-            made.append((self.destroy_publisher, entity))
-            return entity
-
+        publisher, subscribe = self.entities.publisher, self.entities.subscription
         self._incident_pub = publisher(Incident, 'incidents', _RELIABLE)
         self._open_pub = publisher(IncidentList, 'incidents/open', _LATCHED)
         self._person_pub = (
@@ -272,11 +243,6 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
             subscribe(Bool, 'estop', self._on_estop, qos)
             if not config.publish_person_in_zone:
                 subscribe(Bool, 'person_in_zone', self._on_person, qos)
-
-    def _destroy_entities(self) -> None:
-        for destroy, entity in self._entities:
-            destroy(entity)
-        self._entities = []
 
     # ----- the core --------------------------------------------------------------------------
     def _now(self) -> float:

@@ -320,7 +320,7 @@ class _Nav2Watch:
         action_type = (
             navigate_to_pose_type() if gate.limits.navigation_backend != 'builtin' else None
         )
-        self._client = (
+        self._client: Any = (
             None
             if action_type is None
             else ActionClient(node, action_type, gate.limits.nav2_action)

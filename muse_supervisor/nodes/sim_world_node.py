@@ -63,7 +63,7 @@ from muse_supervisor.domain import Pose2D
 from muse_supervisor.msg import Alarm, MissionState
 from muse_supervisor.nodes.conversions import time_msg
 from muse_supervisor.nodes.installed import share_dir
-from muse_supervisor.nodes.lifecycle import SupervisorNode, run
+from muse_supervisor.nodes.lifecycle import Entities, SupervisorNode, run
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.sim.camera import CameraModel, render
 from muse_supervisor.sim.physics import RobotModel
@@ -144,8 +144,7 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         self._lock = threading.Lock()
         self._robot: SimulatedRobot | None = None
         self._camera: CameraModel | None = None
-        self._entities: list[tuple[Any, Any]] = []
-        self._timers: list[Any] = []
+        self._work = Entities(self)  # what on_activate starts
         self._camera_thread: threading.Thread | None = None
         self._camera_stop = threading.Event()
         self._clock_pub: Any = None
@@ -192,11 +191,9 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         assert self.config is not None
         config = self.config
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._timers = [
-            self.create_timer(1.0 / config.rate_hz, self._step, clock=steady),
-            self.create_timer(0.1, self._publish_estop, clock=steady),
-            self.create_timer(1.0, self._publish_slow, clock=steady),
-        ]
+        self._work.timer(1.0 / config.rate_hz, self._step, clock=steady)
+        self._work.timer(0.1, self._publish_estop, clock=steady)
+        self._work.timer(1.0, self._publish_slow, clock=steady)
         if config.camera_rate_hz > 0:
             self._camera_stop.clear()
             self._camera_thread = threading.Thread(
@@ -208,39 +205,21 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         self._publish_slow()
         return super().on_activate(state)
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop stepping: the world holds still."""
-        self._stop_work()
-        return super().on_deactivate(state)
-
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy what on_configure created."""
-        self._stop_work()
-        self._destroy_entities()
         self._robot = None
         return super().on_cleanup(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop and destroy everything."""
-        self._stop_work()
-        self._destroy_entities()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop_work(self) -> None:
-        for timer in self._timers:
-            self.destroy_timer(timer)
-        self._timers = []
+    def stop_work(self) -> None:
+        """Stop the timers and the workers of ``on_activate``."""
+        self._work.destroy()
         self._camera_stop.set()
         if self._camera_thread is not None:
             self._camera_thread.join(timeout=2.0)
             self._camera_thread = None
 
     def _create_entities(self, config: SimWorldConfig, timeline: Timeline) -> None:
-        def publisher(msg_type: Any, topic: str, qos: Any) -> Any:
-            entity = self.create_publisher(msg_type, topic, qos)
-            self._entities.append((self.destroy_publisher, entity))
-            return entity
-
+        publisher = self.entities.publisher
         self._odom_pub = publisher(Odometry, 'odom', 10)
         self._range_pub = publisher(Range, 'obstacle_distance', 10)
         # Transient local, as the e-stop: the gate subscribes with both durabilities, and a
@@ -256,8 +235,7 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         self._alarm_pub = publisher(Alarm, 'alarms', _RELIABLE)
         self._mission_pub = publisher(MissionState, 'mission_state', _LATCHED)
         self._clock_pub = publisher(ClockMsg, '/clock', 10) if config.publish_clock else None
-        subscription = self.create_subscription(Twist, 'cmd_vel', self._on_cmd_vel, 10)
-        self._entities.append((self.destroy_subscription, subscription))
+        self.entities.subscription(Twist, 'cmd_vel', self._on_cmd_vel, 10)
         devices = {
             str(event.spec[key])
             for event in timeline.events
@@ -267,13 +245,7 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         services = ['resume_mission', 'retry_step']
         services += [f'reset_fault/{device}' for device in sorted(devices) if _NAME.match(device)]
         for service in services:
-            server = self.create_service(Trigger, service, self._serve(service))
-            self._entities.append((self.destroy_service, server))
-
-    def _destroy_entities(self) -> None:
-        for destroy, entity in self._entities:
-            destroy(entity)
-        self._entities = []
+            self.entities.service(Trigger, service, self._serve(service))
 
     # ----- inputs ----------------------------------------------------------------------------
     def _on_cmd_vel(self, msg: Twist) -> None:
