@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +127,7 @@ def test_the_camera_and_an_alarm_become_one_incident_with_evidence_from_both(
     perception = _start(
         'perception_node', namespace, 'perception.yaml', '-p', 'ocr_rate_hz:=0.0',
         '-p', 'person_rate_hz:=0.0', '-p', 'robot_id:=robot_7', '-r', 'image:=camera/image_raw',
+        '-p', f'recording_folder:={tmp_path / "recordings"}',
     )  # fmt: skip
     try:
 
@@ -174,3 +176,75 @@ def test_the_camera_and_an_alarm_become_one_incident_with_evidence_from_both(
         stop_process(sim)
         output = stop_process(perception)
     assert 'Traceback' not in output, output
+    _check_recording(tmp_path / 'recordings', incident)
+
+
+def _check_recording(folder: Path, incident: Incident) -> None:
+    """Every update went to the recording, and the camera evidence cites a recorded frame."""
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import Image
+
+    from muse_supervisor.recording import read_recording
+
+    [path] = sorted(folder.glob('*.mcap'))
+    recording = read_recording(path)
+    assert not recording.truncated  # stopped cleanly: the footer is there
+    updates = [
+        deserialize_message(m.data, Incident)
+        for m in recording.messages
+        if m.topic.endswith('/incidents')
+    ]
+    mine = [u for u in updates if u.id == incident.id]
+    assert mine and mine[-1].stale  # the last update, the stale one, was recorded too
+    cited = {e.data_ref for u in mine for e in u.evidence if e.data_ref}
+    frames = {m.topic for m in recording.messages if m.type_name == 'sensor_msgs/msg/Image'}
+    assert cited and frames, (cited, frames)
+    frame = next(m for m in recording.messages if m.type_name == 'sensor_msgs/msg/Image')
+    assert deserialize_message(frame.data, Image).width == 320
+
+
+def test_killing_the_node_mid_incident_loses_no_update_it_published(
+    listener: Listener, namespace: str, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from rclpy.serialization import deserialize_message
+
+    from muse_supervisor.recording import read_recording
+
+    timeline = tmp_path / 'timeline.yaml'
+    timeline.write_text(yaml.safe_dump(TIMELINE))
+    sim = _start(
+        'sim_world_node', namespace, 'sim_world.yaml', '-p', f'timeline:={timeline}',
+        '-p', 'camera_width:=320', '-p', 'camera_height:=240',
+    )  # fmt: skip
+    perception = _start(
+        'perception_node', namespace, 'perception.yaml', '-p', 'ocr_rate_hz:=0.0',
+        '-p', 'person_rate_hz:=0.0', '-r', 'image:=camera/image_raw',
+        '-p', f'recording_folder:={tmp_path / "recordings"}',
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(listener.incidents) >= 2, timeout=40, what='incident updates')
+        with listener.lock:
+            published = [
+                (i.id, i.header.stamp.sec, i.header.stamp.nanosec) for i in listener.incidents
+            ]
+        time.sleep(1.0)  # each was recorded right after it was published: time enough for it
+        os.kill(perception.pid, signal.SIGKILL)
+        perception.wait(timeout=10)
+    finally:
+        stop_process(sim)
+        stop_process(perception)
+    [path] = sorted((tmp_path / 'recordings').glob('*.mcap'))
+    recording = read_recording(path)
+    assert recording.truncated  # killed: no footer, read in order all the same
+    recorded = {
+        (u.id, u.header.stamp.sec, u.header.stamp.nanosec)
+        for u in (
+            deserialize_message(m.data, Incident)
+            for m in recording.messages
+            if m.topic.endswith('/incidents')
+        )
+    }
+    assert set(published) <= recorded

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from diagnostic_msgs.msg import KeyValue
 from std_msgs.msg import Header
@@ -13,17 +13,26 @@ from muse_supervisor.msg import Evidence, Incident, IncidentList, IncidentTransi
 from muse_supervisor.nodes.conversions import time_msg
 
 
-def incident_msg(snapshot: IncidentSnapshot, frame_id: str = '') -> Incident:
-    """The ``Incident`` message of one snapshot (stamped with the time of its last update)."""
+def incident_msg(
+    snapshot: IncidentSnapshot, key_frames: Mapping[tuple[str, float], str] | None = None
+) -> Incident:
+    """The ``Incident`` message of one snapshot (stamped with the time of its last update).
+
+    ``key_frames`` maps (topic, stamp) of recorded camera frames to their recording reference:
+    camera evidence from such a frame cites it in ``data_ref``.
+    """
+    frames = key_frames or {}
     return Incident(
-        header=Header(stamp=time_msg(snapshot.updated), frame_id=frame_id),
+        header=Header(stamp=time_msg(snapshot.updated)),
         id=snapshot.id, dedup_key=snapshot.dedup_key, robot_id=snapshot.robot_id,
         kind=int(snapshot.kind), other_kinds=[int(k) for k in snapshot.other_kinds],
         severity=int(snapshot.severity), state=int(snapshot.state),
         state_reason=snapshot.state_reason, acknowledged_by=snapshot.acknowledged_by,
         owner=snapshot.owner, opened=time_msg(snapshot.opened),
         confidence=float(snapshot.confidence), summary=snapshot.summary,
-        evidence=[evidence_msg(o) for o in snapshot.evidence],
+        evidence=[
+            evidence_msg(o, frames.get((o.topic, o.stamp), '')) for o in snapshot.evidence
+        ],
         suppressed_count=snapshot.suppressed, stale=snapshot.stale,
         last_data=time_msg(snapshot.last_data), attempts=snapshot.attempts,
         transitions=[
@@ -36,7 +45,7 @@ def incident_msg(snapshot: IncidentSnapshot, frame_id: str = '') -> Incident:
     )  # fmt: skip
 
 
-def evidence_msg(observation: Observation) -> Evidence:
+def evidence_msg(observation: Observation, data_ref: str = '') -> Evidence:
     """The ``Evidence`` message of one observation, its provenance and trust kept."""
     return Evidence(
         header=Header(stamp=time_msg(observation.stamp), frame_id=observation.frame_id),
@@ -44,7 +53,7 @@ def evidence_msg(observation: Observation) -> Evidence:
         cleared=not observation.active, trusted=observation.trusted,
         untrusted_attributes=list(observation.untrusted), topic=observation.topic,
         producer=observation.producer, summary=observation.summary,
-        confidence=float(observation.confidence), data_ref=observation.data_ref,
+        confidence=float(observation.confidence), data_ref=data_ref or observation.data_ref,
         attributes=[KeyValue(key=k, value=v) for k, v in observation.attributes],
     )  # fmt: skip
 

@@ -34,6 +34,7 @@ is told ``now`` from the node clock (ROS time, ``/clock`` under ``use_sim_time``
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,7 @@ from muse_supervisor.perception.vision.health import ImageHealthAnalyzer
 from muse_supervisor.perception.vision.markers import MarkerAnalyzer
 from muse_supervisor.perception.vision.ocr import OcrAnalyzer
 from muse_supervisor.perception.vision.person import PersonAnalyzer
+from muse_supervisor.recording import IncidentRecorder, RecorderError
 
 _LATCHED = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
@@ -122,6 +124,14 @@ class PerceptionConfig:
     ocr_threads: int = param(
         1, 'CPU threads of the OCR engine (onnxruntime).', minimum=1, maximum=64
     )
+    recording_folder: str = param(
+        '', 'Folder the incident recordings (MCAP) are written to; empty: '
+        '$ROS_HOME/muse_supervisor/incidents ($ROS_HOME defaults to ~/.ros); "off": none.',
+    )  # fmt: skip
+    recording_max_file_mb: float = param(
+        256.0, 'Size at which a recording file is finished and the next one begun (MiB).',
+        minimum=1.0, maximum=65536.0,
+    )  # fmt: skip
     publish_person_in_zone: bool = param(
         False, 'Publish person_in_zone (std_msgs/Bool) from the camera person detector, for '
         'robots without a safety scanner (which otherwise publishes it).',
@@ -143,6 +153,11 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._person_seen: bool | None = None
         self._log_prefix = ''
         self._robot_id = 'robot'
+        self._recorder: IncidentRecorder | None = None
+        self._images_lock = threading.Lock()  # never held while analysing or writing
+        self._recent_images: dict[int, Any] = {}  # sequence -> message, the last few frames
+        self._key_frames: dict[tuple[str, float], str] = {}  # (topic, stamp) -> data_ref
+        self._keyed: dict[str, tuple[int, int]] = {}  # incident -> (kind, severity) framed
         self._throttle = UpdateThrottle()
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -161,6 +176,11 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         except (ConfigError, OSError, ValueError) as error:
             self.get_logger().error(f'invalid configuration, not configuring: {error}')
             return TransitionCallbackReturn.FAILURE
+        try:
+            self._recorder = self._open_recorder(config)
+        except RecorderError as error:
+            self.get_logger().error(f'invalid configuration, not configuring: {error}')
+            return TransitionCallbackReturn.FAILURE
         self._core = PerceptionCore(rules, robot_id)
         self._throttle = UpdateThrottle()
         self._robot_id = robot_id
@@ -171,7 +191,8 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._create_entities(config)
         self.get_logger().info(
             f'configured: robot {robot_id}, rules {[str(f) for f in files]}, analyzers '
-            f'{[a.name for a in analyzers] or "(none)"}'
+            f'{[a.name for a in analyzers] or "(none)"}, recording to '
+            f'{self._recorder.folder if self._recorder else "(off)"}'
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -188,9 +209,40 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         return super().on_activate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Destroy what on_configure created."""
+        """Destroy what on_configure created; finish the recording."""
         self._core = None
+        self._close_recorder()
         return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop, destroy, and finish the recording (its summary and footer)."""
+        result = super().on_shutdown(state)
+        self._close_recorder()
+        return result
+
+    def before_exit(self) -> None:
+        """The process ends (SIGINT, SIGTERM, parent gone): stop the workers, finish the file."""
+        self.stop_work()
+        self._close_recorder()
+
+    def _open_recorder(self, config: PerceptionConfig) -> IncidentRecorder | None:
+        if config.recording_folder == 'off':
+            return None
+        folder = config.recording_folder or str(
+            Path(os.environ.get('ROS_HOME') or Path.home() / '.ros')
+            / 'muse_supervisor' / 'incidents'
+        )  # fmt: skip
+        clock = self.get_clock()
+        return IncidentRecorder(
+            folder, max_file_size=int(config.recording_max_file_mb * 2**20),
+            namespace=self.get_namespace(), clock=lambda: int(clock.now().nanoseconds),
+        )  # fmt: skip
+
+    def _close_recorder(self) -> None:
+        with self._lock:
+            recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.close()
 
     def stop_work(self) -> None:
         """Stop the timers and the workers of ``on_activate``."""
@@ -253,10 +305,51 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         now = self._now()
         with self._lock:
             send = self._throttle.offer(changed, now) + (self._throttle.due(now) if due else [])
+        with self._images_lock:
+            key_frames = dict(self._key_frames)
         for snapshot in send:
-            self._incident_pub.publish(incident_msg(snapshot))
+            msg = incident_msg(snapshot, key_frames)
+            self._incident_pub.publish(msg)
+            self._record(msg)
         if send:
             self._publish_open()
+
+    def _record(self, msg: Incident) -> None:
+        """Write the update to the recording (flushed: a crash loses nothing published)."""
+        recorder = self._recorder  # written to outside the node's lock: fsync takes its time
+        if recorder is None:
+            return
+        try:
+            recorder.record_incident(msg)
+        except RecorderError as error:  # a full disk (or a closed recorder) must not stop us
+            self.get_logger().error(f'recording: {error}', throttle_duration_sec=10.0)
+
+    def _keep_key_frame(self, frame: Frame, changed: list[IncidentSnapshot]) -> None:
+        """Record the analysed frame when it opened an incident or changed its kind or severity.
+
+        The key frames: the first of an incident and one at each change of what it is, not
+        every frame. Evidence from that frame then cites it (``data_ref``).
+        """
+        recorder = self._recorder
+        with self._images_lock:
+            message = self._recent_images.get(frame.sequence)
+        if recorder is None or message is None:
+            return
+        with self._images_lock:
+            news = [s for s in changed if self._keyed.get(s.id) != (int(s.kind), int(s.severity))]
+            if not news or (frame.topic, frame.stamp) in self._key_frames:
+                return
+        try:
+            reference = recorder.record_evidence_frame(message, frame.topic)
+        except RecorderError as error:
+            self.get_logger().error(f'recording: {error}', throttle_duration_sec=10.0)
+            return
+        with self._images_lock:  # workers of several analyzers may get here at once
+            self._key_frames[(frame.topic, frame.stamp)] = reference
+            while len(self._key_frames) > 256:  # the oldest references are in the recording
+                self._key_frames.pop(next(iter(self._key_frames)))
+            for snapshot in news:
+                self._keyed[snapshot.id] = (int(snapshot.kind), int(snapshot.severity))
 
     def _publish_open(self) -> None:
         core = self._core
@@ -290,7 +383,8 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
                 is_bigendian=msg.is_bigendian, data=msg.data, stamp=seconds(msg.header.stamp),
                 frame_id=msg.header.frame_id, topic=self.resolve_topic_name('image'),
                 sequence=sequence,
-            )
+            ),
+            msg,
         )  # fmt: skip
 
     def _on_compressed(self, msg: CompressedImage) -> None:
@@ -299,12 +393,16 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
                 format=msg.format, data=msg.data, stamp=seconds(msg.header.stamp),
                 frame_id=msg.header.frame_id,
                 topic=self.resolve_topic_name('image/compressed'), sequence=sequence,
-            )
+            ),
+            msg,
         )  # fmt: skip
 
-    def _take_frame(self, decode: Any) -> None:
+    def _take_frame(self, decode: Any, message: Any) -> None:
         """Decode and hand the frame over (never waits for an analyzer); say once if it fails."""
         self._sequence += 1
+        with self._images_lock:  # the last few messages, for the key frames of the recording
+            self._recent_images[self._sequence] = message
+            self._recent_images.pop(self._sequence - 16, None)
         try:
             frame: Frame = decode(self._sequence)
         except ValueError as error:
@@ -325,6 +423,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
                 changed.extend(core.on_observation(observation, self._now()))
                 if observation.signal == PERSON_DETECTED:
                     self._person_seen = observation.active
+        self._keep_key_frame(frame, changed)
         self._publish(changed)
 
     def _watch_camera(self) -> None:
