@@ -50,6 +50,7 @@ class CmdVel:
 @pytest.fixture
 def gate(ros_context: Any) -> Iterator[tuple[str, CmdVel]]:
     from geometry_msgs.msg import Twist
+    from nav_msgs.msg import Odometry
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -68,6 +69,10 @@ def gate(ros_context: Any) -> Iterator[tuple[str, CmdVel]]:
         durability=DurabilityPolicy.TRANSIENT_LOCAL,
     )
     node.create_publisher(Bool, 'estop', latched).publish(Bool(data=False))
+    # The base's odometry: the shipped gate has a keep-out zone, so it stops while its pose is
+    # unknown (fail closed), as it would on a robot whose odometry died.
+    odom = node.create_publisher(Odometry, 'odom', 10)
+    node.create_timer(0.05, lambda: odom.publish(Odometry()))  # at rest at the origin
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)
