@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import math
+
+_EDGE = 1e-9  # a point this close to an edge counts as on it
+
+
+@functools.lru_cache(maxsize=1024)
+def bounds(polygon: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float]:
+    """(x min, y min, x max, y max) of ``polygon``, widened by the edge tolerance.
+
+    Zones are checked against the robot's pose at every gate period and simulator step; most
+    are far away, and a box test rejects those without walking their edges.
+    """
+    xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+    return min(xs) - _EDGE, min(ys) - _EDGE, max(xs) + _EDGE, max(ys) + _EDGE
 
 
 def point_in_polygon(x: float, y: float, polygon: tuple[tuple[float, float], ...]) -> bool:
     """Whether (x, y) lies inside ``polygon`` (even-odd rule; points on an edge count inside)."""
+    x_min, y_min, x_max, y_max = bounds(polygon)
+    if not (x_min <= x <= x_max and y_min <= y <= y_max):
+        return False
     inside = False
     count = len(polygon)
     for i in range(count):
@@ -23,11 +40,11 @@ def point_in_polygon(x: float, y: float, polygon: tuple[tuple[float, float], ...
 
 def _on_segment(x: float, y: float, x1: float, y1: float, x2: float, y2: float) -> bool:
     cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
-    if abs(cross) > 1e-9:
+    if abs(cross) > _EDGE:
         return False
     return (
-        min(x1, x2) - 1e-9 <= x <= max(x1, x2) + 1e-9
-        and min(y1, y2) - 1e-9 <= y <= max(y1, y2) + 1e-9
+        min(x1, x2) - _EDGE <= x <= max(x1, x2) + _EDGE
+        and min(y1, y2) - _EDGE <= y <= max(y1, y2) + _EDGE
     )
 
 
@@ -35,6 +52,14 @@ def segment_enters_polygon(
     start: tuple[float, float], end: tuple[float, float], polygon: tuple[tuple[float, float], ...]
 ) -> bool:
     """Whether the segment from ``start`` to ``end`` touches ``polygon`` anywhere along it."""
+    x_min, y_min, x_max, y_max = bounds(polygon)
+    if (
+        max(start[0], end[0]) < x_min
+        or min(start[0], end[0]) > x_max
+        or max(start[1], end[1]) < y_min
+        or min(start[1], end[1]) > y_max
+    ):
+        return False  # the segment's box misses the polygon's
     if point_in_polygon(*start, polygon) or point_in_polygon(*end, polygon):
         return True
     count = len(polygon)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from muse_supervisor.domain.geometry import normalize_angle, point_in_polygon
+from muse_supervisor.domain.geometry import bounds, normalize_angle, point_in_polygon
 from muse_supervisor.domain.motion import Pose2D
 from muse_supervisor.sim.world import OccupancyMap
 
@@ -118,7 +118,11 @@ def clearance(
     )
     nearest = min(nearest, occupancy.clearance(pose.x, pose.y))
     for polygon in zones:
-        nearest = min(nearest, polygon_distance(polygon, pose.x, pose.y))
+        x_min, y_min, x_max, y_max = bounds(polygon)
+        box = math.hypot(max(x_min - pose.x, 0.0, pose.x - x_max),
+                         max(y_min - pose.y, 0.0, pose.y - y_max))  # fmt: skip
+        if box < nearest:  # the polygon can be no nearer than its box
+            nearest = min(nearest, polygon_distance(polygon, pose.x, pose.y))
     return max(0.0, nearest - robot.radius)
 
 
