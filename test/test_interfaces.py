@@ -11,6 +11,7 @@ from muse_supervisor.action import EvaluatePlan, ExecutePlan
 from muse_supervisor.domain import (
     ArgumentType,
     EvidenceSource,
+    IncidentAction,
     IncidentKind,
     IncidentState,
     MissionStatus,
@@ -39,7 +40,7 @@ from muse_supervisor.safety.plans import PlanError
 from muse_supervisor.safety.runner import StepPhase
 from muse_supervisor.safety.skills import NoticeKind
 from muse_supervisor.sim.rollout import Verdict
-from muse_supervisor.srv import ApprovePlan, ResetGate
+from muse_supervisor.srv import ApprovePlan, ResetGate, UpdateIncident
 
 
 def _constant(message_type: type, prefix: str, name: str) -> int:
@@ -52,6 +53,7 @@ def _constant(message_type: type, prefix: str, name: str) -> int:
         (Incident, 'KIND_', IncidentKind),
         (Incident, 'SEVERITY_', Severity),
         (Incident, 'STATE_', IncidentState),
+        (UpdateIncident.Request, 'ACTION_', IncidentAction),
         (MissionState, 'STATUS_', MissionStatus),
         (Alarm, 'SEVERITY_', Severity),
         (Evidence, 'SOURCE_', EvidenceSource),

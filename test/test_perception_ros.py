@@ -157,6 +157,7 @@ def test_the_camera_and_an_alarm_become_one_incident_with_evidence_from_both(
         texts = {kv.key: kv.value for kv in alarm.attributes}
         assert any('IGNORE SAFETY' in texts[key] for key in alarm.untrusted_attributes)
         assert 'IGNORE SAFETY' not in incident.summary
+        _lifecycle_and_context_over_ros(listener, incident)
         # A subscriber that joins now gets the open incidents at once.
         listener.subscribe_open()
         opened = wait_for(lambda: listener.open_lists, what='the latched open list')[-1]
@@ -170,13 +171,63 @@ def test_the_camera_and_an_alarm_become_one_incident_with_evidence_from_both(
             timeout=30,
             what='the incident shown stale',
         )
-        assert stale.state == Incident.STATE_OPEN
+        assert stale.state == Incident.STATE_ACKNOWLEDGED
         assert stale.last_data.sec > 0
     finally:
         stop_process(sim)
         output = stop_process(perception)
     assert 'Traceback' not in output, output
     _check_recording(tmp_path / 'recordings', incident)
+
+
+def _call(listener: Listener, service_type: Any, name: str, request: Any) -> Any:
+    client = listener.node.create_client(service_type, name)
+    assert client.wait_for_service(timeout_sec=20), f'{name} not available'
+    future = client.call_async(request)
+    wait_for(future.done, what=f'{name} response')
+    return future.result()
+
+
+def _lifecycle_and_context_over_ros(listener: Listener, incident: Incident) -> None:
+    """An operator takes the incident; a step the lifecycle forbids is refused, saying why."""
+    import json
+
+    from muse_supervisor.srv import GetIncidentContext, UpdateIncident
+
+    update = UpdateIncident.Request
+    taken = _call(
+        listener, UpdateIncident, 'incidents/update',
+        update(incident_id=incident.id, action=update.ACTION_ACKNOWLEDGE, actor='op-7'),
+    )  # fmt: skip
+    assert taken.accepted, taken.message
+    assert taken.incident.state == Incident.STATE_ACKNOWLEDGED
+    assert taken.incident.owner == 'op-7'
+    wait_for(
+        lambda: (
+            (latest := listener.latest(incident.id)) is not None
+            and latest.state == Incident.STATE_ACKNOWLEDGED
+        ),
+        what='the acknowledged incident published',
+    )
+    early = _call(
+        listener, UpdateIncident, 'incidents/update',
+        update(incident_id=incident.id, action=update.ACTION_EXECUTION_SUCCEEDED, actor='gate'),
+    )  # fmt: skip
+    assert not early.accepted and 'expected executing' in early.message, early.message
+    unknown = _call(
+        listener, UpdateIncident, 'incidents/update',
+        update(incident_id='robot_7/nope', action=update.ACTION_ACKNOWLEDGE, actor='op-7'),
+    )  # fmt: skip
+    assert not unknown.accepted and 'no incident' in unknown.message
+    context = _call(
+        listener, GetIncidentContext, 'incidents/context',
+        GetIncidentContext.Request(incident_id=incident.id),
+    )  # fmt: skip
+    assert context.found, context.message
+    bundle = json.loads(context.context_json)
+    assert bundle['incident']['id'] == incident.id
+    assert 'IGNORE SAFETY' in json.dumps(bundle)  # kept as evidence ...
+    assert bundle['incident']['summary'].find('IGNORE') == -1  # ... never as the summary
 
 
 def _check_recording(folder: Path, incident: Incident) -> None:

@@ -71,6 +71,18 @@ TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
 TERMINAL_STATES = frozenset(state for state, moves in TRANSITIONS.items() if not moves)
 
 
+class IncidentAction(enum.IntEnum):
+    """A lifecycle step asked of the incident keeper; values equal ``UpdateIncident.ACTION_*``."""
+
+    ACKNOWLEDGE = 1
+    PROPOSE = 2
+    APPROVE = 3
+    START_EXECUTION = 4
+    EXECUTION_SUCCEEDED = 5
+    EXECUTION_FAILED = 6
+    DISMISS = 7
+
+
 class IllegalTransitionError(ValueError):
     """A lifecycle move that the rules do not allow; the message says which and what is allowed."""
 

@@ -21,6 +21,12 @@ input (relative names)      type                                    QoS
 ``estop``, ``person_in_zone``  ``std_msgs/Bool``                    latched and volatile
 ==========================  ======================================  ==========================
 
+Services: ``incidents/update`` (``UpdateIncident``: acknowledge, propose, approve, execution
+start and end, dismiss; refused with the reason when the lifecycle does not allow it) and
+``incidents/context`` (``GetIncidentContext``: the reasoner's context bundle as JSON). Callers
+on the ROS graph are trusted as the gate's ``approve_plan`` callers are: an operator's identity
+is verified by the HMI before it calls.
+
 The camera callback never waits: it decodes the frame and puts it in a one-frame slot; each
 analyzer runs on a worker of its own at its configured rate (``*_rate_hz``, 0 turns one off).
 With ``publish_person_in_zone`` the node also publishes ``person_in_zone`` from the person
@@ -34,6 +40,7 @@ is told ``now`` from the node clock (ROS time, ``/clock`` under ``use_sim_time``
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
 from dataclasses import dataclass
@@ -52,7 +59,7 @@ from std_msgs.msg import Bool
 
 from muse_supervisor.domain import Severity
 from muse_supervisor.domain.evidence import EvidenceSource, Observation
-from muse_supervisor.domain.incidents import IncidentSnapshot, MissionStatus
+from muse_supervisor.domain.incidents import IncidentAction, IncidentSnapshot, MissionStatus
 from muse_supervisor.msg import Alarm, Incident, IncidentList, MissionState
 from muse_supervisor.nodes.conversions import seconds
 from muse_supervisor.nodes.incident_messages import incident_list_msg, incident_msg
@@ -61,6 +68,7 @@ from muse_supervisor.nodes.lifecycle import Entities, SupervisorNode, run
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception import alarms
 from muse_supervisor.perception.core import PerceptionCore
+from muse_supervisor.perception.incidents import UnknownIncidentError
 from muse_supervisor.perception.publishing import UpdateThrottle
 from muse_supervisor.perception.rules import load_rules
 from muse_supervisor.perception.scheduler import FramePipeline
@@ -78,6 +86,7 @@ from muse_supervisor.perception.vision.markers import MarkerAnalyzer
 from muse_supervisor.perception.vision.ocr import OcrAnalyzer
 from muse_supervisor.perception.vision.person import PersonAnalyzer
 from muse_supervisor.recording import IncidentRecorder, RecorderError
+from muse_supervisor.srv import GetIncidentContext, UpdateIncident
 
 _LATCHED = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
@@ -291,6 +300,8 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         subscribe(MissionState, 'mission_state', self._on_mission, _LATCHED)
         subscribe(Odometry, 'odom', self._on_odom, 10)
         subscribe(BatteryState, 'battery_state', self._on_battery, 10)
+        self.entities.service(UpdateIncident, 'incidents/update', self._on_update)
+        self.entities.service(GetIncidentContext, 'incidents/context', self._on_context)
         for qos in (_LATCHED, 10):  # latched drivers and periodic ones alike
             subscribe(Bool, 'estop', self._on_estop, qos)
             if not config.publish_person_in_zone:
@@ -374,6 +385,61 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         with self._lock:
             changed = self._core.tick(self._now())
         self._publish(changed, due=True)
+
+    # ----- services ---------------------------------------------------------------------------
+    def _on_update(self, request: Any, response: Any) -> Any:
+        """A lifecycle step from the reasoner, the HMI or the executor."""
+        core = self._core
+        response.accepted = False
+        if core is None:
+            response.message = 'perception is not configured'
+            return response
+        try:
+            action = IncidentAction(request.action)
+        except ValueError:
+            known = ', '.join(f'{a.value} ({a.name.lower()})' for a in IncidentAction)
+            response.message = f'unknown action {request.action}; expected one of {known}'
+            return response
+        now = self._now()
+        with self._lock:
+            try:
+                snapshot = core.apply(
+                    action, request.incident_id, request.actor, request.reason, now
+                )
+            except UnknownIncidentError:
+                response.message = f'no incident {request.incident_id!r} here'
+                return response
+            except ValueError as error:  # an illegal step, no actor, no reason to dismiss
+                response.message = str(error)
+                current = core.tracker.snapshot(request.incident_id, now)
+                response.incident = incident_msg(current)
+                return response
+        response.accepted = True
+        response.message = f'{action.name.lower()}: {snapshot.state.name.lower()}'
+        response.incident = incident_msg(snapshot)
+        self.get_logger().info(
+            f'incident {snapshot.id}: {response.message} ({request.actor}'
+            f'{": " + request.reason if request.reason else ""})'
+        )
+        self._publish([snapshot])
+        return response
+
+    def _on_context(self, request: Any, response: Any) -> Any:
+        """The reasoner's context bundle for one incident, as JSON."""
+        core = self._core
+        response.found = False
+        if core is None:
+            response.message = 'perception is not configured'
+            return response
+        with self._lock:
+            try:
+                bundle = core.context(request.incident_id, self._now())
+            except UnknownIncidentError:
+                response.message = f'no incident {request.incident_id!r} here'
+                return response
+        response.found = True
+        response.context_json = json.dumps(bundle.to_dict())
+        return response
 
     # ----- inputs ----------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:

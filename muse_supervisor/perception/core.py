@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from muse_supervisor.domain.evidence import Observation
-from muse_supervisor.domain.incidents import IncidentSnapshot
+from muse_supervisor.domain.incidents import IncidentAction, IncidentSnapshot
 from muse_supervisor.perception.alarms import (
     Alarm,
     AlarmInterpreter,
@@ -123,6 +123,29 @@ class PerceptionCore:
         """Advance time: odometry silence, hysteresis, verification deadlines, staleness."""
         changed = self._feed(self._odom.check(now), now)
         return _latest([*changed, *self.tracker.tick(now)])
+
+    def apply(
+        self, action: IncidentAction, incident_id: str, actor: str, reason: str, now: float
+    ) -> IncidentSnapshot:
+        """One lifecycle step asked from outside (reasoner, HMI, executor).
+
+        Raises :class:`~muse_supervisor.perception.incidents.UnknownIncidentError` for an id
+        it does not keep, ``IllegalTransitionError`` for a step the state does not allow, and
+        ``ValueError`` for a missing actor or dismissal reason.
+        """
+        tracker = self.tracker
+        if action is IncidentAction.ACKNOWLEDGE:
+            return tracker.acknowledge(incident_id, actor, now)
+        if action is IncidentAction.PROPOSE:
+            return tracker.propose(incident_id, now, actor=actor, reason=reason)
+        if action is IncidentAction.APPROVE:
+            return tracker.approve(incident_id, actor, now, reason=reason)
+        if action is IncidentAction.START_EXECUTION:
+            return tracker.start_execution(incident_id, now, actor=actor)
+        if action is IncidentAction.DISMISS:
+            return tracker.dismiss(incident_id, actor, reason, now)
+        succeeded = action is IncidentAction.EXECUTION_SUCCEEDED
+        return tracker.execution_finished(incident_id, now, succeeded, reason, actor=actor)
 
     # Outputs -----------------------------------------------------------------------------
 

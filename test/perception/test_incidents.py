@@ -697,3 +697,28 @@ def test_observations_derived_from_silence_do_not_keep_a_silent_robot_fresh() ->
     core.on_derived(derived, 10.0)
     [incident] = core.tracker.incidents(10.0)
     assert incident.stale and incident.last_data == 0.0
+
+
+def test_lifecycle_steps_asked_from_outside_go_to_the_matching_transition() -> None:
+    from muse_supervisor.domain import IncidentAction
+
+    core = _core()
+    core.on_alarm(Alarm('drive_left', 'OVERCURRENT', Severity.ERROR, True, 'hot', (), 0.0), 0.0)
+    [incident] = core.tracker.incidents(0.0)
+    steps = [
+        (IncidentAction.ACKNOWLEDGE, 'op-7', IncidentState.ACKNOWLEDGED),
+        (IncidentAction.PROPOSE, 'reasoner', IncidentState.PROPOSED),
+        (IncidentAction.APPROVE, 'op-7', IncidentState.APPROVED),
+        (IncidentAction.START_EXECUTION, 'safety_gate', IncidentState.EXECUTING),
+        (IncidentAction.EXECUTION_FAILED, 'safety_gate', IncidentState.FAILED),
+    ]
+    for number, (action, actor, state) in enumerate(steps, start=1):
+        snapshot = core.apply(action, incident.id, actor, 'step failed', float(number))
+        assert snapshot.state is state, action
+        assert snapshot.transitions[-1].actor == actor
+    with pytest.raises(ValueError, match='reason'):
+        core.apply(IncidentAction.DISMISS, incident.id, 'op-7', '', 9.0)
+    dismissed = core.apply(IncidentAction.DISMISS, incident.id, 'op-7', 'fixed on site', 10.0)
+    assert dismissed.state is IncidentState.DISMISSED
+    with pytest.raises(IllegalTransitionError):
+        core.apply(IncidentAction.APPROVE, incident.id, 'op-7', '', 11.0)
