@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml  # type: ignore[import-untyped]
 
 from muse_supervisor.domain.incidents import IncidentSnapshot, MissionStatus
@@ -143,7 +144,7 @@ def perceive(
         pixels = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
         if pixels is None:
             raise ScenarioError(f'{scenario.path}: {image_path} is not an image OpenCV reads')
-        frames.append((index, pixels, str(image_path.name)))
+        frames.append((index, np.asarray(pixels, dtype=np.uint8), str(image_path.name)))
     seconds = max(1, math.ceil(hold))
     for tick in range(seconds + 1):
         now = T0 + tick
