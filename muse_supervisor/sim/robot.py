@@ -186,17 +186,21 @@ class SimulatedRobot:
             return
         self._apply_due(now)
         target = self._command if now - self._command_at <= self.base.command_timeout else (0, 0)
-        if self.estop_engaged or self.battery <= 0.0 or self.collision:
-            target = (0.0, 0.0)  # the e-stop cuts the drives; a flat pack or a bump stops them
+        if self.estop_engaged or self.battery <= 0.0:
+            target = (0.0, 0.0)  # the e-stop cuts the drives; a flat pack stops them
+        elif self.collision:
+            target = (min(0.0, target[0]), 0.0)  # after a bump, only backing away
         linear = _toward(self.pose.linear, target[0], self.base.max_linear_accel * dt)
         angular = _toward(self.pose.angular, target[1], self.base.max_angular_accel * dt)
-        if self.estop_engaged or self.collision:
+        if self.estop_engaged or (self.collision and linear > 0.0):
             linear = angular = 0.0
         moved = drive(self.pose, linear, angular, dt)
         touched = contact(self.world.map, self.robot, self.scene().obstacles, moved)
-        if touched:
+        if touched and not (self.collision and linear < 0.0):
             self.collision = touched
             moved = replace(self.pose, linear=0.0, angular=0.0)
+        elif self.collision and linear < 0.0 and not touched:
+            self.collision = ''  # backed off: the bumper is free again
         self.distance_driven += math.dist((self.pose.x, self.pose.y), (moved.x, moved.y))
         self.pose = moved
         self._power = self.robot.power_w(linear, angular)

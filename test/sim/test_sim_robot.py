@@ -110,6 +110,12 @@ def test_driving_into_a_pallet_stops_the_base_and_reports_it(world: World) -> No
     assert robot.pose.x < 1.2 - 0.4 - 0.3 + 0.02  # never inside the pallet
     drives = next(r for r in robot.diagnostics() if r.name == 'motor drivers')
     assert drives.level == 2 and 'pallet' in drives.message
+    x = robot.pose.x
+    _run(robot, 1.0, linear=0.3, angular=0.5)  # forward and turning stay blocked
+    assert robot.pose.x == x and robot.collision
+    _run(robot, 1.0, linear=-0.2)  # backing away is allowed, and frees the bumper
+    assert robot.pose.x < x - 0.1 and not robot.collision
+    assert next(r for r in robot.diagnostics() if r.name == 'motor drivers').level == 0
 
 
 def test_people_in_the_protective_field_and_out_of_it(world: World) -> None:
