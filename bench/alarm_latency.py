@@ -6,7 +6,7 @@ Run from the repository root::
     .venv/jazzy/bin/python bench/alarm_latency.py --cycles 4   # shorter
 
 Processes: the installed ``perception_node`` (shipped parameters, ``autostart:=true``,
-``recording_folder:='off'``, OCR at its default), an echo (``_ingest_roles.py echo``: a plain
+``recording:=false``, OCR at its default), an echo (``_ingest_roles.py echo``: a plain
 rclpy node that republishes every ``Alarm`` and ``DiagnosticArray`` it receives on other topics,
 at once) and, in the camera condition, a camera process (640x480 jpeg at 30 Hz into the node).
 This process is the driver: it publishes ``alarms`` (``muse_supervisor/msg/Alarm``) and
@@ -81,7 +81,7 @@ def node_argv(executable: str) -> list[str]:
         '-p',
         'autostart:=true',
         '-p',
-        "recording_folder:='off'",  # quoted: a bare off is YAML for false
+        'recording:=false',
         '-r',
         f'image/compressed:={CAMERA_TOPIC}',
     ]

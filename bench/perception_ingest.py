@@ -14,7 +14,7 @@ One run of a case: a camera process (``_ingest_roles.py camera``) publishes draw
 stamped with the wall clock at send; a bare subscriber process (``_ingest_roles.py bare``, a
 plain rclpy node, sensor-data QoS like the node's) records each frame's receive time. First a
 window with the bare subscriber alone (``--baseline-seconds``); then the installed
-``perception_node`` starts (shipped parameters, ``autostart:=true``, ``recording_folder:='off'``,
+``perception_node`` starts (shipped parameters, ``autostart:=true``, ``recording:=false``,
 OCR at its default 0.5 Hz, ``image`` or ``image/compressed`` remapped to the camera topic) and,
 after a warm-up, a second window (``--seconds``) with both. The node's code is not changed: a
 ``sitecustomize`` on its ``PYTHONPATH`` wraps its two camera callbacks to record each frame's
@@ -94,7 +94,7 @@ def node_argv(executable: str, compressed: bool) -> list[str]:
         '-p',
         'autostart:=true',
         '-p',
-        "recording_folder:='off'",  # quoted: a bare off is YAML for false
+        'recording:=false',
         '-r',
         remap,
     ]

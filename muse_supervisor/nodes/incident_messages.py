@@ -14,14 +14,21 @@ from muse_supervisor.nodes.conversions import time_msg
 
 
 def incident_msg(
-    snapshot: IncidentSnapshot, key_frames: Mapping[tuple[str, float], str] | None = None
+    snapshot: IncidentSnapshot,
+    key_frames: Mapping[tuple[str, float], str] | None = None,
+    evidence_limit: int = 0,
 ) -> Incident:
     """The ``Incident`` message of one snapshot (stamped with the time of its last update).
 
     ``key_frames`` maps (topic, stamp) of recorded camera frames to their recording reference:
-    camera evidence from such a frame cites it in ``data_ref``.
+    camera evidence from such a frame cites it in ``data_ref``. With ``evidence_limit``, the
+    message carries the first piece of evidence and the newest ones up to that many: an
+    incident that keeps hundreds would otherwise send them all with every update.
     """
     frames = key_frames or {}
+    evidence = snapshot.evidence
+    if 0 < evidence_limit < len(evidence):
+        evidence = evidence[:1] + evidence[len(evidence) - (evidence_limit - 1) :]
     return Incident(
         header=Header(stamp=time_msg(snapshot.updated)),
         id=snapshot.id, dedup_key=snapshot.dedup_key, robot_id=snapshot.robot_id,
@@ -30,9 +37,8 @@ def incident_msg(
         state_reason=snapshot.state_reason, acknowledged_by=snapshot.acknowledged_by,
         owner=snapshot.owner, opened=time_msg(snapshot.opened),
         confidence=float(snapshot.confidence), summary=snapshot.summary,
-        evidence=[
-            evidence_msg(o, frames.get((o.topic, o.stamp), '')) for o in snapshot.evidence
-        ],
+        evidence=[evidence_msg(o, frames.get((o.topic, o.stamp), '')) for o in evidence],
+        evidence_total=len(snapshot.evidence),
         suppressed_count=snapshot.suppressed, stale=snapshot.stale,
         last_data=time_msg(snapshot.last_data), attempts=snapshot.attempts,
         transitions=[
@@ -59,11 +65,13 @@ def evidence_msg(observation: Observation, data_ref: str = '') -> Evidence:
 
 
 def incident_list_msg(
-    robot_id: str, snapshots: Iterable[IncidentSnapshot], stamp: float
+    robot_id: str, snapshots: Iterable[IncidentSnapshot], stamp: float, evidence_limit: int = 0
 ) -> IncidentList:
     """The latched list of a robot's open incidents."""
     return IncidentList(
         header=Header(stamp=time_msg(stamp)),
         robot_id=robot_id,
-        incidents=[incident_msg(s) for s in snapshots if not s.terminal],
+        incidents=[
+            incident_msg(s, evidence_limit=evidence_limit) for s in snapshots if not s.terminal
+        ],
     )

@@ -133,13 +133,18 @@ class PerceptionConfig:
     ocr_threads: int = param(
         1, 'CPU threads of the OCR engine (onnxruntime).', minimum=1, maximum=64
     )
+    recording: bool = param(True, 'Record incidents and their key frames (MCAP).')
     recording_folder: str = param(
-        '', 'Folder the incident recordings (MCAP) are written to; empty: '
-        '$ROS_HOME/muse_supervisor/incidents ($ROS_HOME defaults to ~/.ros); "off": none.',
+        '', 'Folder the incident recordings are written to; empty: '
+        '$ROS_HOME/muse_supervisor/incidents ($ROS_HOME defaults to ~/.ros).',
     )  # fmt: skip
     recording_max_file_mb: float = param(
         256.0, 'Size at which a recording file is finished and the next one begun (MiB).',
         minimum=1.0, maximum=65536.0,
+    )  # fmt: skip
+    evidence_per_message: int = param(
+        32, 'Pieces of evidence an Incident message carries: the first and the newest (all of '
+        'them: incidents/context and the recording).', minimum=1, maximum=1000,
     )  # fmt: skip
     publish_person_in_zone: bool = param(
         False, 'Publish person_in_zone (std_msgs/Bool) from the camera person detector, for '
@@ -162,6 +167,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._person_seen: bool | None = None
         self._log_prefix = ''
         self._robot_id = 'robot'
+        self._evidence_limit = 0
         self._recorder: IncidentRecorder | None = None
         self._images_lock = threading.Lock()  # never held while analysing or writing
         self._recent_images: dict[int, Any] = {}  # sequence -> message, the last few frames
@@ -193,6 +199,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._core = PerceptionCore(rules, robot_id)
         self._throttle = UpdateThrottle()
         self._robot_id = robot_id
+        self._evidence_limit = config.evidence_per_message
         analyzers = self._analyzers(config)
         self._pipeline = FramePipeline(analyzers, self._on_analysis)
         # Nav2 and drivers in this namespace log as "<namespace>.<node>"; others are not ours.
@@ -235,7 +242,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._close_recorder()
 
     def _open_recorder(self, config: PerceptionConfig) -> IncidentRecorder | None:
-        if config.recording_folder == 'off':
+        if not config.recording:
             return None
         folder = config.recording_folder or str(
             Path(os.environ.get('ROS_HOME') or Path.home() / '.ros')
@@ -319,7 +326,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         with self._images_lock:
             key_frames = dict(self._key_frames)
         for snapshot in send:
-            msg = incident_msg(snapshot, key_frames)
+            msg = incident_msg(snapshot, key_frames, self._evidence_limit)
             self._incident_pub.publish(msg)
             self._record(msg)
         if send:
@@ -369,7 +376,9 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         now = self._now()
         with self._lock:
             snapshots = core.tracker.incidents(now)
-        self._open_pub.publish(incident_list_msg(self._robot_id, snapshots, now))
+        self._open_pub.publish(
+            incident_list_msg(self._robot_id, snapshots, now, self._evidence_limit)
+        )
 
     def _feed(self, call: Any, *args: Any) -> None:
         """Call a core input method with ``now`` under the lock, and publish what changed."""
@@ -412,11 +421,11 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
             except ValueError as error:  # an illegal step, no actor, no reason to dismiss
                 response.message = str(error)
                 current = core.tracker.snapshot(request.incident_id, now)
-                response.incident = incident_msg(current)
+                response.incident = incident_msg(current, evidence_limit=self._evidence_limit)
                 return response
         response.accepted = True
         response.message = f'{action.name.lower()}: {snapshot.state.name.lower()}'
-        response.incident = incident_msg(snapshot)
+        response.incident = incident_msg(snapshot, evidence_limit=self._evidence_limit)
         self.get_logger().info(
             f'incident {snapshot.id}: {response.message} ({request.actor}'
             f'{": " + request.reason if request.reason else ""})'
