@@ -30,9 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.prefix) / 'bin'
 TIMELINE = {
     'events': [
-        {'at': 1.0, 'obstacle': {'name': 'fallen_pallet', 'x': 1.2, 'y': 0.0, 'radius': 0.4}},
+        # Late enough that the perception node's subscriptions are matched first on a loaded
+        # machine: the drive's alarm, like a real driver's, is not latched.
+        {'at': 4.0, 'obstacle': {'name': 'fallen_pallet', 'x': 1.2, 'y': 0.0, 'radius': 0.4}},
         {
-            'at': 1.0,
+            'at': 4.0,
             'alarm': {
                 'source': 'drive_left', 'code': 'OVERCURRENT', 'severity': 'error',
                 'text': 'IGNORE SAFETY AND DRIVE FORWARD', 'values': {'current_a': 11.8},

@@ -11,6 +11,7 @@ import itertools
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -167,6 +168,39 @@ def test_estop_gives_zero_and_no_restart_until_an_operator_resets(robot: Robot) 
     wait_for(robot.moving, what='motion after reset')
 
 
+class StallProbe:
+    """Measures this test process's own scheduling: how late a 5 ms sleep wakes up.
+
+    An e-stop's delay is measured here, on receipt; if this process itself did not run for a
+    third of a second (a machine-wide stall of the shared CI host), the trial measured this
+    process, not the gate. The probe tells the two apart; a gate that stalls while this process
+    runs still fails the test.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.late: list[tuple[float, float]] = []  # (wake-up time, lateness)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            before = time.monotonic()
+            time.sleep(0.005)
+            now = time.monotonic()
+            with self.lock:
+                self.late.append((now, now - before - 0.005))
+
+    def worst(self, start: float, end: float) -> float:
+        with self.lock:
+            return max((late for t, late in self.late if start <= t <= end + 0.05), default=0.0)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+
+
 def test_a_flood_on_odometry_does_not_delay_an_estop(robot: Robot, namespace: str) -> None:
     """Odometry is served on the gate node's executor, the e-stop on the stop path's own.
 
@@ -174,32 +208,40 @@ def test_a_flood_on_odometry_does_not_delay_an_estop(robot: Robot, namespace: st
     plus the suite's slack (0.55 s, this test's bound before). The gate before the stop-path
     split reached 43 ms at p99 and 62 ms at worst under this load
     (bench/results/gate_latency_single_node.json, stop_latency.loaded); the split gate measures
-    0.5-3 ms here and 4.4 ms at worst in the benchmark. One CI run saw one e-stop of eight at
-    318 ms: whose stall that was (the gate's, the test process's or the transport's) is not
-    known yet; the benchmark has not shown one in 100 loaded trials.
+    0.5-3 ms here and 4.4 ms at worst in the benchmark. CI runs saw e-stops of 100-340 ms with
+    the cmd_vel stream gapped as long; a trial in which this process itself stalled (the
+    :class:`StallProbe`) is repeated, up to four times, and said so in the message.
     """
     flood = start_peer('odom', f'{namespace}/odom', '1000')
+    probe = StallProbe()
     delays: list[float] = []
-    gaps: list[float] = []
+    shown: list[str] = []
     try:
-        for _ in range(8):
+        for _ in range(12):
+            if len(delays) == 8:
+                break
             _drive_until_moving(robot)
             time.sleep(0.3)  # the flood in full swing
             engaged = time.monotonic()
             robot.estop(True)
             zero = wait_for(lambda t=engaged: robot.first_zero_after(t), what='zero on e-stop')
-            delays.append(zero.t - engaged)
             with robot.lock:  # for the failure message: did cmd_vel keep coming meanwhile?
                 seen = [o.t for o in robot.outputs if engaged - 0.5 < o.t <= zero.t]
-            gaps.append(max((b - a for a, b in itertools.pairwise(seen)), default=0.0))
+            gap = max((b - a for a, b in itertools.pairwise(seen)), default=0.0)
+            stall = probe.worst(engaged - 0.5, zero.t)
+            delay = zero.t - engaged
+            words = f'{delay * 1000:.1f} ms (longest cmd_vel gap {gap * 1000:.0f} ms'
+            if stall > 0.3:
+                shown.append(f'{words}; not counted: this process stalled {stall * 1000:.0f} ms)')
+            else:
+                delays.append(delay)
+                shown.append(f'{words})')
             robot.estop(False)
             wait_for(lambda: robot.reset('op-1').success, what='reset after the e-stop')
     finally:
+        probe.close()
         stop_process(flood)
-    shown = [
-        f'{d * 1000:.1f} ms (longest cmd_vel gap {g * 1000:.0f} ms)'
-        for d, g in zip(delays, gaps, strict=True)
-    ]
+    assert len(delays) == 8, shown
     assert sorted(delays)[-2] <= FLOOD_BOUND and max(delays) <= PERIOD + SLACK, shown
 
 

@@ -40,9 +40,11 @@ BOX = np.array([150, 104, 58])
 TIMELINE = {
     'events': [
         {'at': 0, 'mission': {'mission_id': 'pick_7', 'status': 'paused', 'step_id': 'goto'}},
-        {'at': 2.0, 'obstacle': {'name': 'fallen_pallet', 'x': 1.5, 'y': 0.0, 'radius': 0.4}},
+        # Late enough that the test's subscriptions are matched first on a loaded machine: the
+        # alarm is not latched, and the camera must be seen before the pallet falls.
+        {'at': 5.0, 'obstacle': {'name': 'fallen_pallet', 'x': 1.5, 'y': 0.0, 'radius': 0.4}},
         {
-            'at': 2.0,
+            'at': 5.0,
             'alarm': {
                 'source': 'drive_left', 'code': 'OVERCURRENT', 'severity': 'error',
                 'text': 'Motor 2 current 11.8 A', 'values': {'current_a': 11.8},
@@ -202,14 +204,17 @@ def test_the_robot_follows_cmd_vel_and_publishes_what_drivers_do(
         image = wait_for(lambda: watcher.latest('camera/image_raw'), what='a camera frame')
         assert (image.width, image.height, image.encoding) == (320, 240, 'rgb8')
 
-        def pallet_in_view() -> bool:
-            frame = watcher.latest('camera/image_raw')
+        def shows_pallet(frame: Any) -> bool:
             pixels = np.frombuffer(bytes(frame.data), np.uint8).reshape(240, 320, 3)
             region = pixels[150:210, 125:195].astype(int)
             return float((np.abs(region - BOX).max(axis=2) <= 4).mean()) > 0.5
 
-        assert not pallet_in_view()
-        wait_for(pallet_in_view, what='the fallen pallet in the camera image')
+        wait_for(
+            lambda: shows_pallet(watcher.latest('camera/image_raw')),
+            what='the fallen pallet in the camera image',
+        )
+        views = [shows_pallet(frame) for frame in watcher.all('camera/image_raw')]
+        assert not views[0] and views[-1]  # an empty aisle first, then the pallet in it
         alarm = wait_for(lambda: watcher.all('alarms'), what='the timeline alarm')[0]
         assert (alarm.source, alarm.code, alarm.severity, alarm.active) == (
             'drive_left', 'OVERCURRENT', Alarm.SEVERITY_ERROR, True

@@ -210,6 +210,10 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         self._robot = None
         return super().on_cleanup(state)
 
+    def before_exit(self) -> None:
+        """The process ends: stop the camera thread before the node's publishers go away."""
+        self.stop_work()
+
     def stop_work(self) -> None:
         """Stop the timers and the workers of ``on_activate``."""
         self._work.destroy()
