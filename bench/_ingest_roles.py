@@ -35,31 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 DUMP_PERIOD = 1.0  # s between two writes of a role's record file
 
 
-# ----- statistics ----------------------------------------------------------------------------
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), linear interpolation; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summary_ms(seconds: Sequence[float]) -> dict[str, Any]:
-    """n, p50, p90, p99, max and mean of latencies given in seconds, in ms."""
-    ms = [s * 1e3 for s in seconds]
-    return {
-        'n': len(ms),
-        'p50_ms': round(percentile(ms, 50), 3),
-        'p90_ms': round(percentile(ms, 90), 3),
-        'p99_ms': round(percentile(ms, 99), 3),
-        'max_ms': round(max(ms), 3) if ms else math.nan,
-        'mean_ms': round(sum(ms) / len(ms), 3) if ms else math.nan,
-    }
-
-
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` to ``path`` atomically (readers never see half a file)."""
     temporary = path.with_name(path.name + '.tmp')

@@ -53,8 +53,8 @@ from _ingest_roles import (
     Processes,
     role_argv,
     ros_env,
-    summary_ms,
 )
+from latency_stats import summary_ms
 
 CAMERA_TOPIC = '/bench/camera/image/compressed'
 ECHO_ALARMS, ECHO_DIAGNOSTICS = '/bench_echo/alarms', '/bench_echo/diagnostics'

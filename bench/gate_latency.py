@@ -49,6 +49,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from latency_stats import summary_ms
+
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = '/bench'
 RAW_IN, RAW_OUT = '/bench_raw/cmd_in', '/bench_raw/cmd_out'
@@ -58,31 +62,6 @@ LINEAR = 0.1  # m/s: within limits, constant once reached (the linear ramp takes
 ANGULAR_BASE, ANGULAR_STEP = 0.1, 1e-4  # rad/s; the angular ramp allows >= 0.025 per update
 RATE_HZ, NAV_TIMEOUT, FAST_NAV_TIMEOUT = 20.0, 0.5, 0.1  # config/safety_gate.yaml, bench override
 PERIOD = 1.0 / RATE_HZ
-
-
-# ----- statistics ----------------------------------------------------------------------------
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summary(seconds: Sequence[float]) -> dict[str, Any]:
-    """n, p50, p90, p99, max and mean of latencies given in seconds, reported in ms."""
-    ms = [s * 1e3 for s in seconds]
-    return {
-        'n': len(ms),
-        'p50_ms': round(percentile(ms, 50), 3),
-        'p90_ms': round(percentile(ms, 90), 3),
-        'p99_ms': round(percentile(ms, 99), 3),
-        'max_ms': round(max(ms), 3) if ms else math.nan,
-        'mean_ms': round(sum(ms) / len(ms), 3) if ms else math.nan,
-    }
 
 
 # ----- helper processes (roles) --------------------------------------------------------------
@@ -497,8 +476,8 @@ def added_latency(
     out: dict[str, Any] = {}
     for name, data in merged.items():
         out[name] = {
-            **summary(data['latencies']),
-            'first_output_after_input': summary(data['any_output']),
+            **summary_ms(data['latencies']),
+            'first_output_after_input': summary_ms(data['any_output']),
             'forwarded_directly': data['direct'],
             'superseded_before_forwarded': data['superseded'],
             'lost': data['lost'],
@@ -538,7 +517,7 @@ def stale_to_zero(driver: Driver, cutoffs: int, timeout: float, seed: int) -> di
         latencies.append(zero[0] - last_sent)
         time.sleep(rng.uniform(0.02, 0.05))
     bound = timeout + PERIOD
-    result = summary(latencies)
+    result = summary_ms(latencies)
     result.update(
         source_timeout_s=timeout,
         bound_ms=round(bound * 1e3, 3),
@@ -623,8 +602,8 @@ def stop_latency(
     out: dict[str, Any] = {}
     for condition, values in data.items():
         out[condition] = {
-            **summary(values['stops']),
-            'raw_relay_round_trip': summary(values['raw']),
+            **summary_ms(values['stops']),
+            'raw_relay_round_trip': summary_ms(values['raw']),
             'failed_trials': values['failures'],
             'flood_rate_hz': [round(r, 1) for r in values['flood_hz']],
             'gate_cpu_percent': round(100 * values['cpu'] / values['wall'], 1),

@@ -60,8 +60,8 @@ from _ingest_roles import (
     read_json,
     role_argv,
     ros_env,
-    summary_ms,
 )
+from latency_stats import summary_ms
 
 TOPIC = '/bench/camera/image'
 SIZES = {'640x480': (640, 480), '1280x720': (1280, 720)}

@@ -1,0 +1,31 @@
+"""Latency statistics shared by the benchmarks: percentiles and the one summary they all report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summary_ms(seconds: Sequence[float]) -> dict[str, Any]:
+    """n, p50, p90, p99, max and mean of latencies given in seconds, reported in ms."""
+    ms = [s * 1e3 for s in seconds]
+    return {
+        'n': len(ms),
+        'p50_ms': round(percentile(ms, 50), 3),
+        'p90_ms': round(percentile(ms, 90), 3),
+        'p99_ms': round(percentile(ms, 99), 3),
+        'max_ms': round(max(ms), 3) if ms else math.nan,
+        'mean_ms': round(sum(ms) / len(ms), 3) if ms else math.nan,
+    }
