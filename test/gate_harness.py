@@ -39,6 +39,31 @@ def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str =
         time.sleep(0.01)
 
 
+def start_node(
+    executable: str | list[str],
+    namespace: str,
+    params_file: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """Start an installed node executable (or ``executable`` as a command) in ``namespace``.
+
+    It gets the clone's ``config/<params_file>``, ``autostart:=true`` and ``args`` (more ROS
+    arguments: ``-p name:=value``, ``-r from:=to``); ``env`` replaces the environment. Output and
+    errors come back together on ``stdout``, for :func:`stop_process`.
+    """
+    program = (
+        [str(Path(sys.prefix) / 'bin' / executable)] if isinstance(executable, str) else executable
+    )
+    command = [
+        *program, '--ros-args', '-r', f'__ns:={namespace}',
+        '--params-file', str(REPO / 'config' / params_file), '-p', 'autostart:=true', *args,
+    ]  # fmt: skip
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+
+
 def start_gate(
     namespace: str,
     *overrides: str,
@@ -51,18 +76,12 @@ def start_gate(
     ``program`` replaces the installed executable (a gate with an injected fault); ``remaps``
     are ``from:=to`` topic remappings; ``env`` replaces the environment.
     """
-    command = [
-        *(program or [str(GATE)]),
-        '--ros-args', '-r', f'__ns:={namespace}', '-r', '__node:=safety_gate',
-        '--params-file', str(REPO / 'config' / 'safety_gate.yaml'), '-p', 'autostart:=true',
-    ]  # fmt: skip
+    args = ['-r', '__node:=safety_gate']
     for remap in remaps:
-        command += ['-r', remap]
+        args += ['-r', remap]
     for override in overrides:
-        command += ['-p', override]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
+        args += ['-p', override]
+    return start_node(program or 'safety_gate_node', namespace, 'safety_gate.yaml', *args, env=env)
 
 
 def start_peer(*args: str) -> subprocess.Popen[str]:

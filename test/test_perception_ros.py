@@ -9,8 +9,6 @@ silent.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,14 +18,13 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
-from gate_harness import stop_process, wait_for
+from gate_harness import start_node, stop_process, wait_for
 
 from muse_supervisor.msg import Evidence, Incident, IncidentList
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.prefix) / 'bin'
 TIMELINE = {
     'events': [
         # Late enough that the perception node's subscriptions are matched first on a loaded
@@ -42,14 +39,6 @@ TIMELINE = {
         },
     ]
 }  # fmt: skip
-
-
-def _start(executable: str, namespace: str, params_file: str, *args: str) -> subprocess.Popen[str]:
-    command = [
-        str(BIN / executable), '--ros-args', '-r', f'__ns:={namespace}',
-        '--params-file', str(REPO / 'config' / params_file), '-p', 'autostart:=true', *args,
-    ]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 class Listener:
@@ -122,11 +111,11 @@ def test_the_camera_and_an_alarm_become_one_incident_with_evidence_from_both(
 ) -> None:
     timeline = tmp_path / 'timeline.yaml'
     timeline.write_text(yaml.safe_dump(TIMELINE))
-    sim = _start(
+    sim = start_node(
         'sim_world_node', namespace, 'sim_world.yaml', '-p', f'timeline:={timeline}',
         '-p', 'camera_width:=320', '-p', 'camera_height:=240',
     )  # fmt: skip
-    perception = _start(
+    perception = start_node(
         'perception_node', namespace, 'perception.yaml', '-p', 'ocr_rate_hz:=0.0',
         '-p', 'person_rate_hz:=0.0', '-p', 'robot_id:=robot_7', '-r', 'image:=camera/image_raw',
         '-p', f'recording_folder:={tmp_path / "recordings"}',
@@ -268,11 +257,11 @@ def test_killing_the_node_mid_incident_loses_no_update_it_published(
 
     timeline = tmp_path / 'timeline.yaml'
     timeline.write_text(yaml.safe_dump(TIMELINE))
-    sim = _start(
+    sim = start_node(
         'sim_world_node', namespace, 'sim_world.yaml', '-p', f'timeline:={timeline}',
         '-p', 'camera_width:=320', '-p', 'camera_height:=240',
     )  # fmt: skip
-    perception = _start(
+    perception = start_node(
         'perception_node', namespace, 'perception.yaml', '-p', 'ocr_rate_hz:=0.0',
         '-p', 'person_rate_hz:=0.0', '-r', 'image:=camera/image_raw',
         '-p', f'recording_folder:={tmp_path / "recordings"}',

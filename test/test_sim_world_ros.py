@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml  # type: ignore[import-untyped]
-from gate_harness import start_gate, stop_process, wait_for
+from gate_harness import start_gate, start_node, stop_process, wait_for
 
 from muse_supervisor.action import ExecutePlan
 from muse_supervisor.domain.motion import Pose2D
@@ -34,7 +33,6 @@ from muse_supervisor.sim.world import load_world
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-NODE = Path(sys.prefix) / 'bin' / 'sim_world_node'
 WORLD = REPO / 'config' / 'maps' / 'warehouse_world.yaml'
 BOX = np.array([150, 104, 58])
 TIMELINE = {
@@ -55,16 +53,12 @@ TIMELINE = {
 
 
 def _start_sim(namespace: str, timeline: Path | None, *overrides: str) -> subprocess.Popen[str]:
-    command = [
-        str(NODE), '--ros-args', '-r', f'__ns:={namespace}',
-        '--params-file', str(REPO / 'config' / 'sim_world.yaml'), '-p', 'autostart:=true',
-        '-p', f'world:={WORLD}', '-p', 'camera_width:=320', '-p', 'camera_height:=240',
-    ]  # fmt: skip
+    args = ['-p', f'world:={WORLD}', '-p', 'camera_width:=320', '-p', 'camera_height:=240']
     if timeline is not None:
-        command += ['-p', f'timeline:={timeline}']
+        args += ['-p', f'timeline:={timeline}']
     for override in overrides:
-        command += ['-p', override]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        args += ['-p', override]
+    return start_node('sim_world_node', namespace, 'sim_world.yaml', *args)
 
 
 class Watcher:
