@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from host_stalls import host_watch
+
 REPO = Path(__file__).resolve().parents[1]
 PEERS = Path(__file__).parent / 'peers'
 GATE = Path(sys.prefix) / 'bin' / 'safety_gate_node'
+MAX_ZERO_GAP = 0.45  # s: see Robot.assert_zeros_at_rate
 TIMEOUT = 20.0  # generous: process start and discovery on a loaded 2-core machine
 
 
@@ -108,11 +111,12 @@ def stop_process(process: subprocess.Popen[str]) -> str:
 
 @dataclass
 class Output:
-    """One cmd_vel message as received."""
+    """One cmd_vel message as received (``t``, this process's monotonic clock)."""
 
     t: float
     linear: float
     angular: float
+    sent: float = 0.0  # the gate's publication time (DDS source timestamp, wall clock)
 
 
 @dataclass
@@ -168,6 +172,7 @@ class Robot:
         from muse_supervisor.msg import Alarm, GateStatus, OperatorNotice, RecoveryProposal
 
         self.namespace = namespace
+        host_watch()  # sampling from now on, for assert_zeros_at_rate
         from rclpy.parameter import Parameter
 
         sim = [Parameter('use_sim_time', value=True)] if use_sim_time else []
@@ -241,9 +246,10 @@ class Robot:
 
         return append
 
-    def _on_cmd(self, msg: Any) -> None:
+    def _on_cmd(self, msg: Any, info: Any) -> None:
+        sent = info['source_timestamp'] / 1e9
         with self.lock:
-            self.outputs.append(Output(time.monotonic(), msg.linear.x, msg.angular.z))
+            self.outputs.append(Output(time.monotonic(), msg.linear.x, msg.angular.z, sent))
             self.speed = (msg.linear.x, msg.angular.z)
 
     def _trigger(self, name: str) -> Callable[[Any, Any], Any]:
@@ -266,19 +272,49 @@ class Robot:
         """Between ``start`` and ``end``: only zeros, and they keep coming at the gate's rate.
 
         ``all(...)`` over the outputs alone would also pass if the gate fell silent, yet it
-        promises explicit zeros: at least half the expected count, no gap over 0.35 s (seven
-        periods at 20 Hz: slack for a loaded 2-core machine, far below any timeout).
+        promises explicit zeros: no gap over 0.45 s, under the 0.5 s command timeout of a base
+        driver (the simulated robot's), so the base never times out between two zeros, and at
+        least half the gate's rate over the rest of the window. A gate stall of about 300 ms
+        inside rclpy's publish is measured here (docs/HAZARDS.md): the bounds leave room for
+        one. Motion fails at once.
+        Too few zeros in a window in which the host stalled (:mod:`host_stalls`) measured the
+        machine: the promise holds at any time, so a new window as long is watched, at most
+        three times, and the message says what stalled.
         """
+        stalls: list[str] = []
+        while True:
+            problem = self._zeros_at_rate_problem(start, end, rate_hz)
+            stall = host_watch().stall(start, end) if problem else None
+            if problem is None:
+                return
+            if stall is None or len(stalls) == 3:
+                raise AssertionError(
+                    f'{problem}; host stalls in earlier windows: {stalls}' if stalls else problem
+                )
+            stalls.append(f'{problem} while {stall}')
+            length = end - start
+            start = time.monotonic()
+            time.sleep(length)
+            end = time.monotonic()
+
+    def _zeros_at_rate_problem(self, start: float, end: float, rate_hz: float) -> str | None:
         with self.lock:
             window = [o for o in self.outputs if start < o.t <= end]
-        assert window, f'no cmd_vel at all in {end - start:.2f} s'
         moving = [o for o in window if o.linear != 0 or o.angular != 0]
         assert not moving, f'motion while it must be stopped: {moving[:3]}'
-        expected = (end - start) * rate_hz
-        assert len(window) >= 0.5 * expected, f'{len(window)} zeros in {end - start:.2f} s'
+        if not window:
+            return f'no cmd_vel at all in {end - start:.2f} s'
+        expected = max(0.0, end - start - MAX_ZERO_GAP) * rate_hz  # outside one allowed gap
         stamps = [start, *(o.t for o in window), end]
         gap = max(b - a for a, b in itertools.pairwise(stamps))
-        assert gap <= 0.35, f'zeros stopped for {gap:.2f} s'
+        if len(window) >= 0.5 * expected and gap <= MAX_ZERO_GAP:
+            return None
+        # Where the gap was: in the gate's publishing (source stamps), or in delivery.
+        sent = max((b.sent - a.sent for a, b in itertools.pairwise(window)), default=0.0)
+        return (
+            f'{len(window)} zeros in {end - start:.2f} s, longest gap {gap:.2f} s as received, '
+            f'{sent:.2f} s between publications'
+        )
 
     def moving(self, threshold: float = 0.05) -> bool:
         with self.lock:

@@ -11,7 +11,6 @@ import itertools
 import os
 import signal
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from gate_harness import (
     stop_process,
     wait_for,
 )
+from host_stalls import host_watch
 
 from muse_supervisor.action import ExecutePlan
 from muse_supervisor.msg import GateStatus, PlanStep, RecoveryPlan, RecoveryProposal, SkillArgument
@@ -168,39 +168,6 @@ def test_estop_gives_zero_and_no_restart_until_an_operator_resets(robot: Robot) 
     wait_for(robot.moving, what='motion after reset')
 
 
-class StallProbe:
-    """Measures this test process's own scheduling: how late a 5 ms sleep wakes up.
-
-    An e-stop's delay is measured here, on receipt; if this process itself did not run for a
-    third of a second (a machine-wide stall of the shared CI host), the trial measured this
-    process, not the gate. The probe tells the two apart; a gate that stalls while this process
-    runs still fails the test.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.late: list[tuple[float, float]] = []  # (wake-up time, lateness)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            before = time.monotonic()
-            time.sleep(0.005)
-            now = time.monotonic()
-            with self.lock:
-                self.late.append((now, now - before - 0.005))
-
-    def worst(self, start: float, end: float) -> float:
-        with self.lock:
-            return max((late for t, late in self.late if start <= t <= end + 0.05), default=0.0)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=2)
-
-
 def test_a_flood_on_odometry_does_not_delay_an_estop(robot: Robot, namespace: str) -> None:
     """Odometry is served on the gate node's executor, the e-stop on the stop path's own.
 
@@ -209,11 +176,12 @@ def test_a_flood_on_odometry_does_not_delay_an_estop(robot: Robot, namespace: st
     split reached 43 ms at p99 and 62 ms at worst under this load
     (bench/results/gate_latency_single_node.json, stop_latency.loaded); the split gate measures
     0.5-3 ms here and 4.4 ms at worst in the benchmark. CI runs saw e-stops of 100-340 ms with
-    the cmd_vel stream gapped as long; a trial in which this process itself stalled (the
-    :class:`StallProbe`) is repeated, up to four times, and said so in the message.
+    the cmd_vel stream gapped as long. A trial over the bound in which the host stalled (a vCPU
+    taken away by the hypervisor, or this process not run: :mod:`host_stalls`) is repeated, up
+    to four times, and said so in the message. The gate's own ~300 ms stall inside rclpy's
+    publish (docs/HAZARDS.md) is not excused: the one trial in eight is its allowance.
     """
     flood = start_peer('odom', f'{namespace}/odom', '1000')
-    probe = StallProbe()
     delays: list[float] = []
     shown: list[str] = []
     try:
@@ -228,18 +196,17 @@ def test_a_flood_on_odometry_does_not_delay_an_estop(robot: Robot, namespace: st
             with robot.lock:  # for the failure message: did cmd_vel keep coming meanwhile?
                 seen = [o.t for o in robot.outputs if engaged - 0.5 < o.t <= zero.t]
             gap = max((b - a for a, b in itertools.pairwise(seen)), default=0.0)
-            stall = probe.worst(engaged - 0.5, zero.t)
             delay = zero.t - engaged
+            stall = host_watch().stall(engaged - 0.5, zero.t) if delay > FLOOD_BOUND else None
             words = f'{delay * 1000:.1f} ms (longest cmd_vel gap {gap * 1000:.0f} ms'
-            if stall > 0.3:
-                shown.append(f'{words}; not counted: this process stalled {stall * 1000:.0f} ms)')
+            if stall is not None:
+                shown.append(f'{words}; not counted: {stall})')
             else:
                 delays.append(delay)
                 shown.append(f'{words})')
             robot.estop(False)
             wait_for(lambda: robot.reset('op-1').success, what='reset after the e-stop')
     finally:
-        probe.close()
         stop_process(flood)
     assert len(delays) == 8, shown
     assert sorted(delays)[-2] <= FLOOD_BOUND and max(delays) <= PERIOD + SLACK, shown

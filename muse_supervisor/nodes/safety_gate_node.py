@@ -101,6 +101,9 @@ _PROPOSALS = QoSProfile(
 # both but misses the latched value: the gate takes both, so a gate restarted while an e-stop is
 # engaged hears it at once. Reliable only: a best-effort publisher matches neither, and its
 # silence then counts as engaged (estop_required).
+# rclpy's publish holds the interpreter lock while Fast DDS waits inside it; about 300 ms has
+# been measured (docs/HAZARDS.md). Longer than this is said in the log.
+_PUBLISH_BLOCK_WARNING = 0.1  # s
 _SAFETY_SIGNAL = (QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE), _LATCHED)
 
 
@@ -374,7 +377,9 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             twist = Twist()
             twist.linear.x = output.command.linear
             twist.angular.z = output.command.angular
+            sending = time.monotonic()
             self._cmd_pub.publish(twist)
+            blocked = time.monotonic() - sending
             report = self._reporter.report(output, now, force_status)
             if report.publish:
                 self._status_pub.publish(self._status_msg(output, now))
@@ -383,6 +388,13 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
             self.get_logger().warning(report.warning)
         if report.info:
             self.get_logger().info(report.info)
+        if blocked > _PUBLISH_BLOCK_WARNING:
+            self.get_logger().warning(
+                f'cmd_vel publish blocked for {blocked * 1000:.0f} ms in the middleware with the '
+                'interpreter lock held: no output and no stop left the gate meanwhile; the '
+                "base's own command timeout bounds it (docs/HAZARDS.md)",
+                throttle_duration_sec=5.0,
+            )
 
     def _status_msg(self, output: GateOutput, now: float) -> GateStatus:
         assert self.config is not None
