@@ -85,15 +85,25 @@ class Processes:
         return '\n'.join(text.splitlines()[-lines:])
 
     def cpu_seconds(self, name: str) -> float:
-        """User + system CPU seconds of the process (all its threads) so far."""
+        """User + system CPU seconds of the process and its children alive now, so far.
+
+        The children count: the perception node runs its analyzers in a process of its own.
+        """
         process = self.running.get(name)
         if process is None:
             return math.nan
-        try:
-            fields = Path(f'/proc/{process.pid}/stat').read_text().rsplit(')', 1)[1].split()
-        except OSError:
-            return math.nan
-        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+        total, pids = 0.0, [process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+            except OSError:
+                if pid == process.pid:
+                    return math.nan
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+            pids += _children(pid)
+        return total
 
     def stop(self, name: str) -> None:
         """SIGINT the process group, then SIGTERM, then SIGKILL, until it has exited."""
@@ -151,14 +161,24 @@ def make_sitecustomize(folder: Path) -> Path:
     return folder
 
 
+def _children(pid: int) -> list[int]:
+    """The ids of the live child processes of ``pid`` (from every thread's ``children``)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f'/proc/{pid}/task').iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / 'children').read_text().split()]
+    return found
+
+
 # ----- the probe in the perception node's process --------------------------------------------
 def install_probe(path: str) -> None:
     """Record (stamp, entry time, exit time) of each camera callback of the perception node.
 
     Wraps ``PerceptionNode._on_image`` and ``_on_compressed`` (the node's code is untouched and
-    runs as it would); a thread writes the records and the analyzer workers' statistics
-    (``FramePipeline.stats()``) to ``path`` once a second. Cost per frame: two clock reads and
-    one list append.
+    runs as it would); a thread writes the records, the hand-over counts and the analyzer
+    workers' statistics (``AnalysisProcess.stats()``) to ``path`` once a second. Cost per
+    frame: two clock reads and one list append.
     """
     from dataclasses import asdict
 
@@ -191,12 +211,16 @@ def install_probe(path: str) -> None:
         out = Path(path)
         while True:
             time.sleep(DUMP_PERIOD)
-            stats = []
-            pipeline = nodes[0]._pipeline if nodes else None
-            if pipeline is not None:
-                stats = [asdict(s) for s in pipeline.stats()]
+            stats: list[dict[str, Any]] = []
+            handover: dict[str, Any] = {}
+            analysis = nodes[0]._analysis if nodes else None
+            if analysis is not None:
+                counts = analysis.stats()
+                stats = [asdict(s) for s in counts.workers]
+                handover = {k: v for k, v in asdict(counts).items() if k != 'workers'}
+            record = {'time': time.time(), 'frames': list(records), 'stats': stats}
             with contextlib.suppress(OSError):
-                write_json(out, {'time': time.time(), 'frames': list(records), 'stats': stats})
+                write_json(out, {**record, 'handover': handover})
 
     threading.Thread(target=dump, name='ingest probe', daemon=True).start()
 

@@ -27,8 +27,10 @@ start and end, dismiss; refused with the reason when the lifecycle does not allo
 on the ROS graph are trusted as the gate's ``approve_plan`` callers are: an operator's identity
 is verified by the HMI before it calls.
 
-The camera callback never waits: it decodes the frame and puts it in a one-frame slot; each
-analyzer runs on a worker of its own at its configured rate (``*_rate_hz``, 0 turns one off).
+The camera callback never waits: it copies the message's bytes into a one-frame slot in shared
+memory, undecoded; the analyzers run in a process of their own
+(:mod:`muse_supervisor.perception.analysis_process`), which decodes the newest frame, and each
+runs on a worker of its own at its configured rate (``*_rate_hz``, 0 turns one off).
 With ``publish_person_in_zone`` the node also publishes ``person_in_zone`` from the person
 detector, for robots without a safety scanner; a camera detector is not a safety-rated sensor,
 and the gate's own person rules apply to whatever publishes the signal.
@@ -39,7 +41,6 @@ is told ``now`` from the node clock (ROS time, ``/clock`` under ``use_sim_time``
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import threading
@@ -67,24 +68,13 @@ from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import Entities, SupervisorNode, run
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception import alarms
+from muse_supervisor.perception.analysis_process import AnalysisProcess, AnalyzerChoice, FrameRef
 from muse_supervisor.perception.core import PerceptionCore
 from muse_supervisor.perception.incidents import UnknownIncidentError
 from muse_supervisor.perception.publishing import UpdateThrottle
 from muse_supervisor.perception.rules import load_rules
-from muse_supervisor.perception.scheduler import FramePipeline
 from muse_supervisor.perception.signals import MissionSnapshot
 from muse_supervisor.perception.vision import PERSON_DETECTED
-from muse_supervisor.perception.vision.analyzer import Analyzer
-from muse_supervisor.perception.vision.floor import FloorAnalyzer
-from muse_supervisor.perception.vision.frames import (
-    Frame,
-    decode_compressed_image,
-    decode_image,
-)
-from muse_supervisor.perception.vision.health import ImageHealthAnalyzer
-from muse_supervisor.perception.vision.markers import MarkerAnalyzer
-from muse_supervisor.perception.vision.ocr import OcrAnalyzer
-from muse_supervisor.perception.vision.person import PersonAnalyzer
 from muse_supervisor.recording import IncidentRecorder, RecorderError
 from muse_supervisor.srv import GetIncidentContext, UpdateIncident
 
@@ -146,6 +136,10 @@ class PerceptionConfig:
         32, 'Pieces of evidence an Incident message carries: the first and the newest (all of '
         'them: incidents/context and the recording).', minimum=1, maximum=1000,
     )  # fmt: skip
+    max_frame_mb: float = param(
+        8.0, 'Largest camera frame handed to the analyzers (MiB; a 1080p rgba8 frame is 7.9); '
+        'larger frames are refused with an error in the log.', minimum=0.1, maximum=1024.0,
+    )  # fmt: skip
     publish_person_in_zone: bool = param(
         False, 'Publish person_in_zone (std_msgs/Bool) from the camera person detector, for '
         'robots without a safety scanner (which otherwise publishes it).',
@@ -159,7 +153,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         super().__init__('perception', PerceptionConfig, **kwargs)
         self._lock = threading.Lock()  # the core: executor thread and analyzer workers
         self._core: PerceptionCore | None = None
-        self._pipeline: FramePipeline | None = None
+        self._analysis: AnalysisProcess | None = None
         self._work = Entities(self)  # what on_activate starts
         self._sequence = 0
         self._last_frame: float | None = None  # steady time of the last frame
@@ -200,22 +194,31 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._throttle = UpdateThrottle()
         self._robot_id = robot_id
         self._evidence_limit = config.evidence_per_message
-        analyzers = self._analyzers(config)
-        self._pipeline = FramePipeline(analyzers, self._on_analysis)
+        choice = AnalyzerChoice(
+            config.health_rate_hz, config.floor_rate_hz, config.marker_rate_hz,
+            config.person_rate_hz, config.ocr_rate_hz, config.ocr_threads,
+        )  # fmt: skip
+        for warning in choice.warnings():
+            self.get_logger().warning(warning)
+        analyzers = [a.name for a in choice.build()]  # cheap: models load on first use
+        self._analysis = AnalysisProcess(
+            choice, self._on_analysis, self._on_refused_frame,
+            max_frame_bytes=int(config.max_frame_mb * 2**20),
+        )  # fmt: skip
         # Nav2 and drivers in this namespace log as "<namespace>.<node>"; others are not ours.
         self._log_prefix = f'{namespace.replace("/", ".")}.' if namespace else ''
         self._create_entities(config)
         self.get_logger().info(
             f'configured: robot {robot_id}, rules {[str(f) for f in files]}, analyzers '
-            f'{[a.name for a in analyzers] or "(none)"}, recording to '
+            f'{analyzers or "(none)"} (in a process of their own), recording to '
             f'{self._recorder.folder if self._recorder else "(off)"}'
         )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start the analyzer workers and the incident timer."""
-        assert self.config is not None and self._pipeline is not None
-        self._pipeline.start()
+        assert self.config is not None and self._analysis is not None
+        self._analysis.start()
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._work.timer(1.0 / self.config.tick_rate_hz, self._tick)
         self._work.timer(0.5, self._watch_camera, clock=steady)
@@ -261,34 +264,10 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
             recorder.close()
 
     def stop_work(self) -> None:
-        """Stop the timers and the workers of ``on_activate``."""
+        """Stop the timers of ``on_activate`` and the analysis process."""
         self._work.destroy()
-        if self._pipeline is not None:
-            self._pipeline.stop()
-            self._pipeline = FramePipeline(
-                [w.analyzer for w in self._pipeline.workers], self._on_analysis
-            )  # workers are threads: a fresh set for the next activation
-
-    def _analyzers(self, config: PerceptionConfig) -> list[Analyzer]:
-        chosen: list[Analyzer] = []
-        if config.health_rate_hz > 0:
-            chosen.append(ImageHealthAnalyzer(default_rate_hz=config.health_rate_hz))
-        if config.floor_rate_hz > 0:
-            chosen.append(FloorAnalyzer(default_rate_hz=config.floor_rate_hz))
-        if config.marker_rate_hz > 0:
-            chosen.append(MarkerAnalyzer(default_rate_hz=config.marker_rate_hz))
-        if config.person_rate_hz > 0:
-            chosen.append(PersonAnalyzer(default_rate_hz=config.person_rate_hz))
-        if config.ocr_rate_hz > 0:
-            if importlib.util.find_spec('rapidocr') is None:
-                self.get_logger().warning(
-                    'rapidocr is not installed: no OCR (ocr_rate_hz ignored)'
-                )
-            else:
-                chosen.append(
-                    OcrAnalyzer(default_rate_hz=config.ocr_rate_hz, threads=config.ocr_threads)
-                )
-        return chosen
+        if self._analysis is not None:
+            self._analysis.stop()
 
     def _create_entities(self, config: PerceptionConfig) -> None:
         publisher, subscribe = self.entities.publisher, self.entities.subscription
@@ -342,7 +321,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         except RecorderError as error:  # a full disk (or a closed recorder) must not stop us
             self.get_logger().error(f'recording: {error}', throttle_duration_sec=10.0)
 
-    def _keep_key_frame(self, frame: Frame, changed: list[IncidentSnapshot]) -> None:
+    def _keep_key_frame(self, frame: FrameRef, changed: list[IncidentSnapshot]) -> None:
         """Record the analysed frame when it opened an incident or changed its kind or severity.
 
         The key frames: the first of an incident and one at each change of what it is, not
@@ -453,42 +432,46 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
     # ----- inputs ----------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
         self._take_frame(
-            lambda sequence: decode_image(
+            msg,
+            lambda analysis, sequence: analysis.put_image(
                 encoding=msg.encoding, height=msg.height, width=msg.width, step=msg.step,
                 is_bigendian=msg.is_bigendian, data=msg.data, stamp=seconds(msg.header.stamp),
                 frame_id=msg.header.frame_id, topic=self.resolve_topic_name('image'),
                 sequence=sequence,
             ),
-            msg,
         )  # fmt: skip
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         self._take_frame(
-            lambda sequence: decode_compressed_image(
+            msg,
+            lambda analysis, sequence: analysis.put_compressed(
                 format=msg.format, data=msg.data, stamp=seconds(msg.header.stamp),
                 frame_id=msg.header.frame_id,
                 topic=self.resolve_topic_name('image/compressed'), sequence=sequence,
             ),
-            msg,
         )  # fmt: skip
 
-    def _take_frame(self, decode: Any, message: Any) -> None:
-        """Decode and hand the frame over (never waits for an analyzer); say once if it fails."""
+    def _take_frame(self, message: Any, hand_over: Any) -> None:
+        """Hand the frame's bytes to the analysis process (never waits for an analyzer)."""
         self._sequence += 1
         with self._images_lock:  # the last few messages, for the key frames of the recording
             self._recent_images[self._sequence] = message
             self._recent_images.pop(self._sequence - 16, None)
-        try:
-            frame: Frame = decode(self._sequence)
-        except ValueError as error:
-            self.get_logger().error(f'camera frame refused: {error}', throttle_duration_sec=10.0)
-            return
         self._last_frame = Clock(clock_type=ClockType.STEADY_TIME).now().nanoseconds * 1e-9
-        if self._pipeline is not None:
-            self._pipeline.put(frame)
+        if self._analysis is not None:
+            try:
+                hand_over(self._analysis, self._sequence)
+            except ValueError as error:
+                self._on_refused_frame(self._sequence, str(error))
 
-    def _on_analysis(self, analyzer: str, frame: Frame, observations: list[Observation]) -> None:
-        """An analyzer's results (on its worker thread)."""
+    def _on_refused_frame(self, sequence: int, reason: str) -> None:
+        """A frame that cannot be analysed (undecodable, too large): said at most every 10 s."""
+        self.get_logger().error(f'camera frame refused: {reason}', throttle_duration_sec=10.0)
+
+    def _on_analysis(
+        self, analyzer: str, frame: FrameRef, observations: list[Observation]
+    ) -> None:
+        """An analyzer's results (on the analysis process's result thread)."""
         core = self._core
         if core is None:
             return

@@ -8,8 +8,9 @@ own rate, on the newest frame it has not analysed yet. A frame no worker got to 
 dropped, and counted, never queued. Results carry the stamp of the frame they came from (the
 analyzers build them so), so a late result is known to be late.
 
-Threads rather than processes: the analyzers spend their time in OpenCV, numpy and
-onnxruntime, which release the interpreter lock, and frames are not copied between processes.
+The perception node runs this pipeline inside its analysis process
+(:mod:`muse_supervisor.perception.analysis_process`), so the analyzers' threads share an
+interpreter with each other, not with the node's callbacks.
 """
 
 from __future__ import annotations
