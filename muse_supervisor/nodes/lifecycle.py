@@ -288,7 +288,7 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
         if now - self._reminded_at < REMINDER_PERIOD:
             return
         self._reminded_at = now
-        self.get_logger().warn(self.waiting_message())
+        self.get_logger().warning(self.waiting_message())
 
     def waiting_message(self) -> str:
         """What the node waits for while not active, and what to do about it."""

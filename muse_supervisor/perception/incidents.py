@@ -22,7 +22,7 @@ import fnmatch
 import math
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -62,6 +62,7 @@ _RULE_KEYS = (
     'confidence',
     'origin',
     'kinds',
+    'where',
 )
 _SETTING_KEYS = (
     'stale_after',
@@ -87,7 +88,10 @@ class IncidentRule:
     template: observation fields and attributes in braces, ``{signal}@{topic}`` by default.
     ``auto_resolve``: a condition that clears with no plan executed resolves the incident.
     ``kinds``: only observations whose ``kind`` attribute is one of these (empty: any), so that
-    e-stop alarms can be treated apart from other alarms.
+    e-stop alarms can be treated apart from other alarms. ``where``: attribute values the
+    condition needs besides being active (the camera's person counts only ``in_corridor``); an
+    active observation with other values is the condition seen cleared, so a person who walks
+    out of the corridor clears it.
     """
 
     name: str
@@ -102,6 +106,14 @@ class IncidentRule:
     confidence: float = 1.0
     origin: str = ''
     kinds: frozenset[IncidentKind] = frozenset()
+    where: tuple[tuple[str, str], ...] = ()
+
+    def shows_condition(self, observation: Observation) -> bool:
+        """Active, with every ``where`` attribute as required; anything else is a clear."""
+        if not observation.active:
+            return False
+        attributes = dict(observation.attributes)
+        return all(attributes.get(name) == value for name, value in self.where)
 
     def applies_to(self, observation: Observation) -> bool:
         """Whether the rule matches: its signal patterns (``fnmatch``), then its ``kinds``.
@@ -250,6 +262,14 @@ def _parse_rule(entry: Any, where: str) -> IncidentRule:
     if not isinstance(listed, list):
         raise ConfigError(f'{where}: key kinds: got {listed!r}, expected a list of incident kinds')
     kinds = frozenset(parse_kind(k, where) for k in listed)
+    required = entry.get('where', {})
+    if not isinstance(required, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in required.items()
+    ):
+        raise ConfigError(
+            f'{where}: key where: got {required!r}, expected a map of attribute names to values '
+            '(e.g. {in_corridor: true})'
+        )
     origin = entry.get('origin', '')
     if not isinstance(origin, str):
         raise ConfigError(f'{where}: key origin: got {origin!r}, expected a string')
@@ -266,7 +286,15 @@ def _parse_rule(entry: Any, where: str) -> IncidentRule:
         confidence=_number(entry, 'confidence', 1.0, where, 0.0, 1.0),
         origin=origin,
         kinds=kinds,
+        where=tuple((k, _attribute_text(v)) for k, v in sorted(required.items())),
     )
+
+
+def _attribute_text(value: str | int | float | bool) -> str:
+    """A rule's required value as observations write attributes (booleans lower case)."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
 
 
 class _Fields(dict[str, str]):
@@ -379,8 +407,14 @@ class IncidentTracker:
         key = cause_key(rule, observation)
         condition = self._conditions.get(key)
         changed: set[str] = set()
-        if not observation.active:
+        if not rule.shows_condition(observation):
             if condition is not None:
+                if observation.active:  # active, but not what the rule's `where` asks for
+                    wanted = ', '.join(f'{k}={v}' for k, v in rule.where)
+                    observation = replace(
+                        observation, active=False,
+                        summary=f'{observation.summary} (not {wanted}: cleared for this rule)',
+                    )  # fmt: skip
                 self._on_clear(condition, observation, changed)
         else:
             condition = self._on_active(rule, key, condition, observation, changed)

@@ -427,6 +427,38 @@ def test_data_returning_with_the_condition_still_present_fails_after_the_deadlin
     assert failed.state is IncidentState.FAILED
 
 
+# --------------------------------------------------------------------------- where
+
+
+def _camera_person_tracker() -> IncidentTracker:
+    entries = [
+        {'name': 'person_camera', 'signals': ['person.detected'], 'kind': 'person_in_zone',
+         'severity': 'critical', 'clear_after': 1.0, 'verify_timeout': VERIFY,
+         'where': {'in_corridor': True}},
+    ]  # fmt: skip
+    return IncidentTracker(parse_incident_rules(entries, {}, 'test'), 'robot_1')
+
+
+def test_a_person_seen_outside_the_corridor_opens_no_incident() -> None:
+    tracker = _camera_person_tracker()
+    outside = [_obs('person.detected', t / 10, in_corridor='false') for t in range(30)]
+    assert _feed(tracker, outside) == []
+    assert tracker.incidents(3.0) == []
+
+
+def test_a_person_in_the_corridor_opens_at_once_and_walking_out_clears_it() -> None:
+    tracker = _camera_person_tracker()
+    [opened] = _feed(tracker, [_obs('person.detected', 0.0, in_corridor='true')])
+    assert opened.kind is IncidentKind.PERSON_IN_ZONE and opened.severity is Severity.CRITICAL
+    # Still in view, now beside the corridor: for this rule the condition has cleared.
+    beside = [_obs('person.detected', t / 10, in_corridor='false') for t in range(1, 25)]
+    updates = _feed(tracker, beside) + tracker.tick(2.5)
+    resolved = updates[-1]
+    assert resolved.id == opened.id and resolved.state is IncidentState.RESOLVED
+    clear = resolved.evidence[-1]
+    assert not clear.active and 'not in_corridor=true: cleared for this rule' in clear.summary
+
+
 # --------------------------------------------------------------------------- rules validation
 
 
@@ -440,6 +472,8 @@ def test_data_returning_with_the_condition_still_present_fails_after_the_deadlin
         ({'cause': '{unclosed'}, 'is not a valid template'),
         ({'debounce': 1}, r"unknown key\(s\) \['debounce'\]"),
         ({'auto_resolve': 'no'}, 'key auto_resolve'),
+        ({'where': ['in_corridor']}, 'key where: got .*expected a map of attribute names'),
+        ({'where': {'in_corridor': [1]}}, 'key where: got'),
     ],
 )
 def test_bad_incident_rules_are_refused(entry: dict[str, Any], expected: str) -> None:
