@@ -187,7 +187,10 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
 
     def _teardown(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # wait=True: with wait=False, Python 3.11's exit hook can wake the pool's manager
+            # thread after that thread closed its pipe, and prints a traceback (EBADF) at
+            # exit. Queued evaluations are cancelled; a running one finishes (seconds at most).
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._entities:
             self._server.destroy()
