@@ -9,6 +9,7 @@ silent.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -290,3 +291,37 @@ def test_killing_the_node_mid_incident_loses_no_update_it_published(
         )
     }
     assert set(published) <= recorded
+
+
+def test_a_vda_5050_state_from_an_mqtt_bridge_becomes_an_estop_incident(
+    listener: Listener, namespace: str, tmp_path: Path
+) -> None:
+    """A fleet's VDA 5050 state, as JSON in a std_msgs/String; a malformed one is logged."""
+    from std_msgs.msg import String
+
+    perception = start_node(
+        'perception_node', namespace, 'perception.yaml', '-p', 'recording:=false',
+        '-p', 'health_rate_hz:=0.0', '-p', 'floor_rate_hz:=0.0', '-p', 'marker_rate_hz:=0.0',
+        '-p', 'person_rate_hz:=0.0', '-p', 'ocr_rate_hz:=0.0',
+    )  # fmt: skip
+    publisher = listener.node.create_publisher(String, 'vda5050/state', 10)
+    state = {'safetyState': {'eStop': 'MANUAL', 'fieldViolation': False}, 'errors': []}
+    try:
+        wait_for(lambda: publisher.get_subscription_count() > 0, what='perception subscribed')
+
+        def estop() -> Incident | None:
+            publisher.publish(String(data='{"safetyState": 7}'))  # refused, logged
+            publisher.publish(String(data=json.dumps(state)))
+            time.sleep(0.2)
+            with listener.lock:
+                return next(
+                    (i for i in listener.incidents if i.kind == Incident.KIND_ESTOP_ACTIVE), None
+                )
+
+        incident = wait_for(estop, what='an e-stop incident from the VDA 5050 state')
+        assert incident.severity == Incident.SEVERITY_CRITICAL
+        assert any('vda5050/state' in e.topic for e in incident.evidence)
+    finally:
+        output = stop_process(perception)
+    assert 'VDA 5050 state refused' in output and 'has no safetyState object' in output
+    assert 'Traceback' not in output

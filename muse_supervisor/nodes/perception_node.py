@@ -15,6 +15,7 @@ input (relative names)      type                                    QoS
 ``alarms``                  ``muse_supervisor/Alarm``               reliable
 ``diagnostics``             ``diagnostic_msgs/DiagnosticArray``     reliable
 ``/rosout``                 ``rcl_interfaces/Log``                  reliable, this namespace's
+``vda5050/state``           ``std_msgs/String`` (VDA 5050 JSON)     reliable
 ``mission_state``           ``muse_supervisor/MissionState``        latched
 ``odom``                    ``nav_msgs/Odometry``                   reliable
 ``battery_state``           ``sensor_msgs/BatteryState``            reliable
@@ -44,7 +45,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from rclpy.clock_type import ClockType
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState, CompressedImage, Image
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 
 from muse_supervisor.domain import Severity
 from muse_supervisor.domain.evidence import EvidenceSource, Observation
@@ -283,6 +284,7 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         subscribe(Alarm, 'alarms', self._on_alarm, _RELIABLE)
         subscribe(DiagnosticArray, 'diagnostics', self._on_diagnostics, _RELIABLE)
         subscribe(Log, '/rosout', self._on_log, _RELIABLE)
+        subscribe(String, 'vda5050/state', self._on_vda_state, _RELIABLE)
         subscribe(MissionState, 'mission_state', self._on_mission, _LATCHED)
         subscribe(Odometry, 'odom', self._on_odom, 10)
         subscribe(BatteryState, 'battery_state', self._on_battery, 10)
@@ -535,6 +537,23 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
                     f'diagnostic status refused: {error}', throttle_duration_sec=10.0
                 )
         self._feed(self._core.on_diagnostics, statuses)
+
+    def _on_vda_state(self, msg: String) -> None:
+        """A VDA 5050 state as JSON (a bridge of the fleet's MQTT broker); refused: logged."""
+        if self._core is None:
+            return
+        try:
+            state = alarms.vda_state_from_json(msg.data, self.resolve_topic_name('vda5050/state'))
+            if state.stamp <= 0.0:  # the JSON gave no timestamp: when it came
+                state = replace(state, stamp=self._now())
+            with self._lock:
+                changed = self._core.on_vda_state(state, self._now())
+        except ValueError as error:
+            self.get_logger().warning(
+                f'VDA 5050 state refused: {error}', throttle_duration_sec=10.0
+            )
+            return
+        self._publish(changed)
 
     def _on_log(self, msg: Log) -> None:
         if self._core is None or not msg.name.startswith(self._log_prefix):

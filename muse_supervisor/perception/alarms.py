@@ -17,7 +17,9 @@ summary: it is evidence, not instruction (DOMAIN.md invariant 5).
 
 from __future__ import annotations
 
+import datetime
 import enum
+import json
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -170,6 +172,71 @@ class VdaState:
     errors: tuple[VdaError, ...] = ()
     stamp: float = 0.0
     source: str = 'vda5050'
+
+
+def vda_state_from_json(text: str, source: str = 'vda5050') -> VdaState:
+    """The safety part of a VDA 5050 ``state`` message, from its JSON (as MQTT carries it).
+
+    A ROS bridge of the fleet's MQTT broker passes the same JSON in a ``std_msgs/String``.
+    Reads ``safetyState.eStop`` (2.x) or ``safetyState.activeEmergencyStop`` (3.x),
+    ``safetyState.fieldViolation``, ``errors[]`` (``errorType``, ``errorLevel``,
+    ``errorDescription``, ``errorReferences[]``) and ``timestamp`` (ISO 8601, UTC). Other keys
+    are the fleet manager's and are ignored. Raises ValueError saying what was wrong.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f'VDA 5050 state from {source!r} is not JSON: {error}') from error
+    if not isinstance(document, dict):
+        raise ValueError(f'VDA 5050 state from {source!r}: expected a JSON object')
+    safety = document.get('safetyState')
+    if not isinstance(safety, dict):
+        raise ValueError(
+            f'VDA 5050 state from {source!r} has no safetyState object (keys: {sorted(document)})'
+        )
+    e_stop = safety.get('eStop', safety.get('activeEmergencyStop'))
+    if not isinstance(e_stop, str):
+        raise ValueError(
+            f'VDA 5050 state from {source!r}: safetyState needs eStop (2.x) or '
+            f'activeEmergencyStop (3.x), a string; got {safety!r}'
+        )
+    violation = safety.get('fieldViolation', False)
+    if not isinstance(violation, bool):
+        raise ValueError(
+            f'VDA 5050 state from {source!r}: fieldViolation must be true or false, got '
+            f'{violation!r}'
+        )
+    listed = document.get('errors', [])
+    if not isinstance(listed, list) or not all(isinstance(e, dict) for e in listed):
+        raise ValueError(f'VDA 5050 state from {source!r}: errors must be a list of objects')
+    errors = []
+    for entry in listed:
+        references = entry.get('errorReferences') or []
+        errors.append(
+            VdaError(
+                error_type=str(entry.get('errorType', '')),
+                error_level=str(entry.get('errorLevel', '')),
+                description=str(entry.get('errorDescription', '')),
+                references=tuple(
+                    (str(r.get('referenceKey', '')), str(r.get('referenceValue', '')))
+                    for r in references
+                    if isinstance(r, dict)
+                ),
+            )
+        )
+    stamp = 0.0
+    written = document.get('timestamp')
+    if isinstance(written, str) and written:
+        try:
+            parsed = datetime.datetime.fromisoformat(written.replace('Z', '+00:00'))
+        except ValueError as error:
+            raise ValueError(
+                f'VDA 5050 state from {source!r}: timestamp {written!r} is not ISO 8601'
+            ) from error
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        stamp = parsed.timestamp()
+    return VdaState(e_stop, violation, tuple(errors), stamp, source)
 
 
 _E_STOP_VALUES = ('AUTOACK', 'MANUAL', 'REMOTE', 'NONE')

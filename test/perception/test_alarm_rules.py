@@ -27,6 +27,7 @@ from muse_supervisor.perception.alarms import (
     LogLine,
     VdaError,
     VdaState,
+    vda_state_from_json,
 )
 from muse_supervisor.perception.rules import DEFAULT_RULES, load_rules, rules_from_documents
 
@@ -442,6 +443,56 @@ def test_vda_fatal_is_critical_and_bad_values_are_refused() -> None:
         _interpreter().vda_state(VdaState('PRESSED', False))
     with pytest.raises(ValueError, match='errorLevel'):
         _interpreter().vda_state(VdaState('NONE', False, (VdaError('X', 'SEVERE'),)))
+
+
+# A VDA 5050 2.0 state as an AGV sends it over MQTT (fields the spec defines; values made up).
+_VDA2_STATE = """{
+  "headerId": 4711, "timestamp": "2026-12-01T10:15:30.250Z", "version": "2.0.0",
+  "manufacturer": "acme", "serialNumber": "agv-07", "orderId": "o-17", "orderUpdateId": 0,
+  "lastNodeId": "n6", "lastNodeSequenceId": 12, "driving": false, "operatingMode": "AUTOMATIC",
+  "nodeStates": [], "edgeStates": [], "actionStates": [],
+  "batteryState": {"batteryCharge": 61.0, "charging": false},
+  "errors": [{"errorType": "NODE_UNREACHABLE", "errorLevel": "WARNING",
+              "errorDescription": "node n7 blocked by an obstacle",
+              "errorReferences": [{"referenceKey": "nodeId", "referenceValue": "n7"}]}],
+  "information": [],
+  "safetyState": {"eStop": "MANUAL", "fieldViolation": true}
+}"""
+
+
+def test_a_vda_5050_2_state_is_read_from_its_json() -> None:
+    state = vda_state_from_json(_VDA2_STATE, source='/agv_07/vda5050/state')
+    assert (state.e_stop, state.field_violation) == ('MANUAL', True)
+    assert state.stamp == pytest.approx(1796120130.25)  # 2026-12-01T10:15:30.250Z
+    [error] = state.errors
+    assert (error.error_type, error.error_level) == ('NODE_UNREACHABLE', 'WARNING')
+    assert error.references == (('nodeId', 'n7'),)
+    kinds = {_kind(o) for o in _interpreter().vda_state(state)}
+    assert kinds == {IncidentKind.ESTOP_ACTIVE, IncidentKind.PERSON_IN_ZONE,
+                     IncidentKind.PATH_BLOCKED}  # fmt: skip
+
+
+def test_a_vda_5050_3_state_names_its_emergency_stop_differently() -> None:
+    state = vda_state_from_json('{"safetyState": {"activeEmergencyStop": "REMOTE"}}')
+    assert (state.e_stop, state.field_violation, state.errors) == ('REMOTE', False, ())
+    assert state.stamp == 0.0  # no timestamp: the node stamps it on receipt
+
+
+@pytest.mark.parametrize(
+    ('text', 'expected'),
+    [
+        ('not json', 'is not JSON'),
+        ('[1]', 'expected a JSON object'),
+        ('{"errors": []}', 'has no safetyState object'),
+        ('{"safetyState": {"fieldViolation": false}}', 'needs eStop .2.x. or activeEmergencyStop'),
+        ('{"safetyState": {"eStop": "NONE", "fieldViolation": "no"}}', 'fieldViolation must be'),
+        ('{"safetyState": {"eStop": "NONE"}, "errors": {}}', 'errors must be a list'),
+        ('{"safetyState": {"eStop": "NONE"}, "timestamp": "yesterday"}', 'is not ISO 8601'),
+    ],
+)
+def test_a_bad_vda_5050_state_is_refused_with_the_reason(text: str, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        vda_state_from_json(text, source='bridge')
 
 
 # --------------------------------------------------------------------------- the rules file
