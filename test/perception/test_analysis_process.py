@@ -212,3 +212,45 @@ def test_the_child_ends_when_the_node_process_is_killed(tmp_path: Any) -> None:
             return
         time.sleep(0.1)
     pytest.fail(f'analysis child {child} still runs 10 s after its parent was killed')
+
+
+def test_a_30_hz_stream_is_never_queued_and_the_handover_never_waits_long(
+    results: Results,
+) -> None:
+    """The latest-frame policy across the process boundary: 640x480 frames at 30 Hz for 3 s,
+    the health analyzer at 5 Hz. Each hand-over is bounded by the slot's 2 ms wait plus one
+    copy; 0.1 s allows for a loaded machine. Frames the worker did not get to are dropped and
+    counted, and what it analysed was never older than the newest frame at its turn."""
+    process = AnalysisProcess(AnalyzerChoice(health_rate_hz=5.0), results.result)
+    started = time.monotonic()
+    process.start()
+    try:
+        rgb = cv2.cvtColor(add_noise(np.zeros((480, 640, 3), np.uint8), 2.0), cv2.COLOR_BGR2RGB)
+        data = rgb.tobytes()
+        put = _put_black_rgb(process)  # warm-up until the child analyses
+        _feed_until(put, lambda: results.items, 'a first result')
+        start_count = process.stats().handed_over
+        slowest = 0.0
+        first = time.monotonic()
+        for sequence in range(10_000, 10_090):
+            began = time.monotonic()
+            process.put_image(
+                encoding='rgb8', height=480, width=640, step=1920, is_bigendian=False,
+                data=data, stamp=float(sequence), frame_id='', topic='/i', sequence=sequence,
+            )  # fmt: skip
+            slowest = max(slowest, time.monotonic() - began)
+            time.sleep(max(0.0, first + (sequence - 9_999) / 30.0 - time.monotonic()))
+        assert slowest < 0.1, f'a hand-over took {slowest * 1000:.1f} ms'
+
+        def settled() -> Any:
+            workers = process.stats().workers
+            return workers if workers and workers[0].last_stamp == 10_089.0 else None
+
+        # The last frame stays in the slot until the worker's next turn takes it.
+        [worker] = results.wait(settled, 'the last frame analysed')
+        counts = process.stats()
+        assert counts.handed_over - start_count + counts.dropped_busy == 90
+        assert worker.dropped > 40  # 30 Hz in, 5 Hz analysed: most frames are skipped
+        assert worker.analysed <= 5 * (time.monotonic() - started) + 2  # at its rate, no more
+    finally:
+        process.stop()
