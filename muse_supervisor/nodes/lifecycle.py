@@ -39,7 +39,9 @@ from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 from rclpy.utilities import get_default_context
 
 from muse_supervisor.params import ConfigError, param
@@ -123,6 +125,75 @@ class Entities:
         while self._made:
             destroy, entity = self._made.pop()
             destroy(entity)
+
+
+class InputThread:
+    """A few latency-critical subscriptions on a node and an executor thread of their own.
+
+    rclpy's executor rebuilds its wait set from every entity of its nodes on each spin, so a
+    lifecycle node with services, timers and a dozen subscriptions adds that work to every
+    message it takes. A small plain node beside it (``<owner>_<suffix>``, same namespace, no
+    parameter services, no rosout) waits on these subscriptions alone. Topics are resolved by
+    the owner, remappings included (the node ignores the process's global arguments, which
+    rename the owner with ``__node:=``). An exception in a callback goes to ``on_error``, by
+    default the owner's :meth:`~SupervisorNode.fail`: the process ends, never goes on quietly.
+    The gate's stop path is one (``<gate>_inputs``), the perception node's camera another.
+    """
+
+    def __init__(
+        self,
+        owner: SupervisorNode[Any],
+        suffix: str,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.owner = owner
+        self._on_error = on_error or owner.fail
+        self.node = Node(
+            f'{owner.get_name()}_{suffix}',
+            namespace=owner.get_namespace(),
+            context=owner.context,
+            use_global_arguments=False,
+            start_parameter_services=False,
+            enable_rosout=False,
+        )
+        self._executor = SingleThreadedExecutor(context=owner.context)
+        self._executor.add_node(self.node)
+        self._thread: threading.Thread | None = None
+        self._stopped: Future | None = None
+
+    def subscribe(self, msg_type: Any, topic: str, callback: Any, qos: Any) -> Any:
+        """Subscribe to ``topic`` as the owner resolves it."""
+        resolved = self.owner.resolve_topic_name(topic)
+        return self.node.create_subscription(msg_type, resolved, callback, qos)
+
+    def steady_timer(self, period: float, callback: Callable[[], None]) -> Any:
+        """A timer on the steady clock: it fires whatever ``/clock`` does."""
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        return self.node.create_timer(period, callback, clock=steady)
+
+    def start(self) -> None:
+        """Spin on a thread of its own."""
+        self._stopped = Future()
+        self._thread = threading.Thread(target=self._spin, name=self.node.get_name(), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop spinning (the callback in progress finishes) and destroy the node."""
+        if self._stopped is not None:
+            self._stopped.set_result(True)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        self._executor.shutdown()
+        self.node.destroy_node()
+
+    def _spin(self) -> None:
+        assert self._stopped is not None
+        try:
+            self._executor.spin_until_future_complete(self._stopped)
+        except ExternalShutdownException:
+            pass  # the context is going down: the process is exiting anyway
+        except Exception as error:  # a bug in a callback: say so and end, never go quiet
+            self._on_error(error)
 
 
 class SupervisorNode(LifecycleNode, Generic[ConfigT]):

@@ -28,8 +28,9 @@ start and end, dismiss; refused with the reason when the lifecycle does not allo
 on the ROS graph are trusted as the gate's ``approve_plan`` callers are: an operator's identity
 is verified by the HMI before it calls.
 
-The camera callback never waits: it copies the message's bytes into a one-frame slot in shared
-memory, undecoded; the analyzers run in a process of their own
+The camera callback never waits: it runs on a node and thread of its own (``<name>_camera``,
+:class:`~muse_supervisor.nodes.lifecycle.InputThread`) and copies the message's bytes into a
+one-frame slot in shared memory, undecoded; the analyzers run in a process of their own
 (:mod:`muse_supervisor.perception.analysis_process`), which decodes the newest frame, and each
 runs on a worker of its own at its configured rate (``*_rate_hz``, 0 turns one off).
 With ``publish_person_in_zone`` the node also publishes ``person_in_zone`` from the person
@@ -66,7 +67,7 @@ from muse_supervisor.msg import Alarm, Incident, IncidentList, MissionState
 from muse_supervisor.nodes.conversions import seconds
 from muse_supervisor.nodes.incident_messages import incident_list_msg, incident_msg
 from muse_supervisor.nodes.installed import share_dir
-from muse_supervisor.nodes.lifecycle import Entities, SupervisorNode, run
+from muse_supervisor.nodes.lifecycle import Entities, InputThread, SupervisorNode, run
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception import alarms
 from muse_supervisor.perception.analysis_process import AnalysisProcess, AnalyzerChoice, FrameRef
@@ -277,10 +278,14 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         self._person_pub = (
             publisher(Bool, 'person_in_zone', _LATCHED) if config.publish_person_in_zone else None
         )
-        subscribe(Image, 'image', self._on_image, qos_profile_sensor_data)
-        subscribe(
+        # The camera on a node and thread of its own (InputThread): a frame's dispatch never
+        # waits on the dozen other entities of this node.
+        camera = self.entities.keep(lambda thread: thread.stop(), InputThread(self, 'camera'))
+        camera.subscribe(Image, 'image', self._on_image, qos_profile_sensor_data)
+        camera.subscribe(
             CompressedImage, 'image/compressed', self._on_compressed, qos_profile_sensor_data
         )
+        camera.start()
         subscribe(Alarm, 'alarms', self._on_alarm, _RELIABLE)
         subscribe(DiagnosticArray, 'diagnostics', self._on_diagnostics, _RELIABLE)
         subscribe(Log, '/rosout', self._on_log, _RELIABLE)

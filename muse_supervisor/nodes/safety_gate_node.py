@@ -47,11 +47,7 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
-from rclpy.clock import Clock
-from rclpy.clock_type import ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import Range
@@ -68,7 +64,7 @@ from muse_supervisor.nodes.conversions import (
     time_msg,
     yaw_of,
 )
-from muse_supervisor.nodes.lifecycle import SupervisorNode, run
+from muse_supervisor.nodes.lifecycle import InputThread, SupervisorNode, run
 from muse_supervisor.nodes.nav2_navigation import Nav2Navigator, navigate_to_pose_type
 from muse_supervisor.params import ConfigError
 from muse_supervisor.safety.approvals import ApprovalBook, DecisionRequest
@@ -248,7 +244,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         self._destroy_entities()
         return TransitionCallbackReturn.SUCCESS
 
-    def _create_entities(self, config: GateConfig) -> _StopPath:
+    def _create_entities(self, config: GateConfig) -> InputThread:
         """Create what the configured gate uses, each with the call that destroys it.
 
         Returns the stop path, not yet spinning: :meth:`on_configure` starts it.
@@ -268,7 +264,9 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
                 )
             )
 
-        stop_path = _StopPath(self)
+        # The stop path: a node and executor thread of its own (``<gate>_inputs``); a callback
+        # that raises latches an internal-error stop, publishes zero and ends the process.
+        stop_path = InputThread(self, 'inputs', on_error=self.stop_path_failed)
         self._cmd_pub = publisher(Twist, 'cmd_vel', 1)
         self._status_pub = publisher(GateStatus, 'gate_status', _LATCHED)
         self._alarm_pub = publisher(Alarm, 'alarms', _RELIABLE)
@@ -317,7 +315,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         # One timer at twice the output rate: every other tick publishes (the fixed rate), the
         # ticks between only watch for a new stop cause. Steady clock: see the module docstring.
         self._ticks = 0
-        stop_path.create_steady_timer(config.period / 2, self._on_timer)
+        stop_path.steady_timer(config.period / 2, self._on_timer)
         guard = self.create_timer(1.0 / config.limits.graph_guard_rate, self._on_guard)
         made.append((self.destroy_timer, guard))
         self._actuator_topics = [self.resolve_topic_name(t) for t in config.actuator_topics]
@@ -713,61 +711,6 @@ class _Triggers:
             client = self._clients[service] = self._node.create_client(Trigger, service)
         if service not in self._futures and client.service_is_ready():
             self._futures[service] = client.call_async(Trigger.Request())
-
-
-class _StopPath:
-    """The inputs that move or stop the robot, on a node and an executor thread of their own.
-
-    The node (``<gate name>_inputs``, same namespace) has no parameters, services or publishers:
-    its executor waits on the stop-path subscriptions and the output timer only. It ignores the
-    process's global arguments (which rename the gate node with ``__node:=``), so every topic is
-    resolved, remappings included, by the gate node first. An exception in a callback latches an
-    internal-error stop and ends the process (see :meth:`SupervisorNode.fail`): the gate never
-    goes on silently without its output timer.
-    """
-
-    def __init__(self, gate: SafetyGateNode) -> None:
-        self.gate = gate
-        self.node = Node(
-            f'{gate.get_name()}_inputs',
-            namespace=gate.get_namespace(),
-            context=gate.context,
-            use_global_arguments=False,
-            start_parameter_services=False,
-            enable_rosout=False,
-        )
-        self._executor = SingleThreadedExecutor(context=gate.context)
-        self._stopped: Any = Future()
-        self._thread = threading.Thread(target=self._spin, name='gate_stop_path', daemon=True)
-
-    def subscribe(self, msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> None:
-        """Subscribe on the stop path to ``topic`` as the gate node resolves it."""
-        self.node.create_subscription(msg_type, self.gate.resolve_topic_name(topic), callback, qos)
-
-    def create_steady_timer(self, period: float, callback: Callable[[], None]) -> None:
-        """A timer on the steady clock: it fires whatever ``/clock`` does."""
-        self.node.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
-
-    def start(self) -> None:
-        """Start spinning (after every subscription and the timer exist)."""
-        self._executor.add_node(self.node)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop spinning, wait for the callback in progress, and destroy the node."""
-        self._stopped.set_result(True)  # wakes the executor, which then returns
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=5.0)
-        self._executor.shutdown()
-        self.node.destroy_node()
-
-    def _spin(self) -> None:
-        try:
-            self._executor.spin_until_future_complete(self._stopped)
-        except ExternalShutdownException:
-            pass  # the context is going down: the process is exiting anyway
-        except Exception as error:  # fail closed: stop, say why, and end the process
-            self.gate.stop_path_failed(error)
 
 
 def _descriptor(text: str) -> ParameterDescriptor:
