@@ -185,7 +185,8 @@ def test_the_robot_follows_cmd_vel_and_publishes_what_drivers_do(
     try:
         odom = wait_for(lambda: watcher.latest('odom'), what='odometry')
         assert (_x(odom), odom.pose.pose.position.y) == (0.0, 0.0)  # charger_1
-        assert watcher.latest('estop').data is False  # latched: heard though joined late
+        # Latched: heard though joined late (not necessarily before the first odometry).
+        assert wait_for(lambda: watcher.latest('estop'), what='latched e-stop').data is False
         assert wait_for(lambda: watcher.latest('person_in_zone'), what='person').data is False
         mission = wait_for(lambda: watcher.latest('mission_state'), what='mission state')
         assert (mission.mission_id, mission.status) == ('pick_7', MissionState.STATUS_PAUSED)
