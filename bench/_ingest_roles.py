@@ -211,6 +211,8 @@ def install_probe(path: str) -> None:
         out = Path(path)
         while True:
             time.sleep(DUMP_PERIOD)
+            if not nodes:  # not the node's process (its analysis child imports this too)
+                continue
             stats: list[dict[str, Any]] = []
             handover: dict[str, Any] = {}
             analysis = nodes[0]._analysis if nodes else None

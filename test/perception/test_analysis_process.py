@@ -21,6 +21,7 @@ import pytest
 
 from muse_supervisor.domain.evidence import Observation
 from muse_supervisor.perception.analysis_process import (
+    ANALYZER_NICE,
     AnalysisProcess,
     AnalyzerChoice,
     FrameRef,
@@ -254,3 +255,18 @@ def test_a_30_hz_stream_is_never_queued_and_the_handover_never_waits_long(
         assert worker.analysed <= 5 * (time.monotonic() - started) + 2  # at its rate, no more
     finally:
         process.stop()
+
+
+def test_the_analyzers_yield_the_cpu_to_the_node(analysis: AnalysisProcess) -> None:
+    """A session (scheduling autogroup) of their own, niced below the node's."""
+    child = analysis._process.pid
+    deadline = time.monotonic() + TIMEOUT
+    while os.getsid(child) != child:  # set by the child as it starts
+        assert time.monotonic() < deadline, 'the analysis child never started its own session'
+        time.sleep(0.05)
+    assert os.getsid(child) != os.getsid(0)
+    autogroup = Path(f'/proc/{child}/autogroup')
+    if autogroup.exists():  # Linux with CONFIG_SCHED_AUTOGROUP, as here
+        assert autogroup.read_text().split()[-1] == str(ANALYZER_NICE)
+    else:
+        assert os.getpriority(os.PRIO_PROCESS, child) == ANALYZER_NICE
