@@ -159,7 +159,7 @@ class InputThread:
         self._executor = SingleThreadedExecutor(context=owner.context)
         self._executor.add_node(self.node)
         self._thread: threading.Thread | None = None
-        self._stopped: Future | None = None
+        self._stopped: Any = None  # a Future (generic in Kilted's rclpy, not in Jazzy's)
 
     def subscribe(self, msg_type: Any, topic: str, callback: Any, qos: Any) -> Any:
         """Subscribe to ``topic`` as the owner resolves it."""
