@@ -22,6 +22,7 @@ gone (its parent id changes), so a killed node leaves no analyzer behind.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -78,8 +79,6 @@ class AnalyzerChoice:
 
     def build(self) -> list[Any]:
         """The analyzers (OCR only where ``rapidocr`` is installed: see :meth:`warnings`)."""
-        import importlib.util
-
         from muse_supervisor.perception.vision.floor import FloorAnalyzer
         from muse_supervisor.perception.vision.health import ImageHealthAnalyzer
         from muse_supervisor.perception.vision.markers import MarkerAnalyzer
@@ -102,8 +101,6 @@ class AnalyzerChoice:
 
     def warnings(self) -> list[str]:
         """What was asked for and cannot run here."""
-        import importlib.util
-
         if self.ocr_rate_hz > 0 and importlib.util.find_spec('rapidocr') is None:
             return ['rapidocr is not installed: no OCR (ocr_rate_hz ignored)']
         return []
