@@ -551,14 +551,11 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
             state = alarms.vda_state_from_json(msg.data, self.resolve_topic_name('vda5050/state'))
             if state.stamp <= 0.0:  # the JSON gave no timestamp: when it came
                 state = replace(state, stamp=self._now())
-            with self._lock:
-                changed = self._core.on_vda_state(state, self._now())
+            self._feed(self._core.on_vda_state, state)  # raises before it publishes
         except ValueError as error:
             self.get_logger().warning(
                 f'VDA 5050 state refused: {error}', throttle_duration_sec=10.0
             )
-            return
-        self._publish(changed)
 
     def _on_log(self, msg: Log) -> None:
         if self._core is None or not msg.name.startswith(self._log_prefix):
