@@ -4,6 +4,8 @@
     muse-supervisor plan [--namespace robot_1 ...]
     muse-supervisor teleop [--namespace robot_1] [--linear 0.2 --duration 3]
     muse-supervisor replay FILE.mcap [--namespace robot_1] [--incident ID] [--rate 2]
+    muse-supervisor propose SCENARIO.yaml [--mode instant|thinking] [--json]
+    muse-supervisor eval DIR [--mode instant|thinking|both] [--json REPORT.json]
 
 ``up`` starts the nodes from the stack declaration (the same one the launch file uses), waits
 until every node reports the lifecycle state ``active``, prints what runs, and keeps the stack up
@@ -25,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from muse_supervisor import cli_reasoner
 from muse_supervisor.stack import PACKAGE, STACK, NodeLaunch, StackError, fleet_plan
 from muse_supervisor.stack.duplicates import clash_message, clashes, is_newcomer
 from muse_supervisor.stack.launcher import NodeProcess, StackProcesses, find_executable, start
@@ -114,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _teleop_parser(commands)
     _replay_parser(commands)
+    cli_reasoner.add_parsers(commands)
     return parser
 
 
@@ -201,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _teleop(args)
         if args.command == 'replay':
             return _replay(args)
+        if args.command in ('propose', 'eval'):
+            return cli_reasoner.run(args, args.config_dir or default_config_dir())
         config_dir = args.config_dir or default_config_dir()
         plan = fleet_plan(config_dir, args.namespace, only=tuple(args.only))
         if args.command == 'plan':

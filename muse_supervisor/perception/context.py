@@ -197,7 +197,9 @@ def text_reads(observations: Iterable[Observation]) -> tuple[Observation, ...]:
     latest: dict[tuple[str, str], Observation] = {}
     for observation in observations:
         if observation.signal in TEXT_SIGNALS and observation.active:
-            read = next((v for k, v in observation.attributes if k in ('text', 'payload', 'id')), '')
+            read = next(
+                (v for k, v in observation.attributes if k in ('text', 'payload', 'id')), ''
+            )
             key = (observation.signal, read)
             latest.pop(key, None)
             latest[key] = observation

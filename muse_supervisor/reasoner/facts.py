@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +47,26 @@ class EvidenceText:
     text: str
     channel: str
     origin: str
-    rule_kind: str = ''  # the kind a perception rule gave the observation ('' for none)
-    rule_confidence: float = 0.0
+    code: str = ''  # device/code of an alarm, shown with the text, not matched
 
     def quoted(self) -> str:
         """The text as a prompt or an operator message shows it: delimited and bounded."""
-        text = ' '.join(self.text.split())[:MAX_TEXT].replace('"', "'")
-        return f'{self.channel} {self.origin}: "{text}"'
+        text = ' '.join(printable(self.text).split())[:MAX_TEXT].replace('"', "'")
+        origin = self.code or self.origin.removeprefix(f'{self.channel} ').strip()
+        return f'{self.channel} {origin}: "{text}"' if origin else f'{self.channel}: "{text}"'
+
+
+def printable(text: str) -> str:
+    """``text`` without control, format (bidi, zero-width) or separator characters.
+
+    The gate refuses a plan whose messages hold them (an operator must see exactly what a plan
+    says), so quoted evidence leaves them out.
+    """
+    return ''.join(
+        ' ' if unicodedata.category(c) in ('Cc', 'Zl', 'Zp') else c
+        for c in text
+        if unicodedata.category(c) not in ('Cf', 'Cs', 'Co', 'Cn')
+    )
 
 
 def evidence_texts(bundle: ContextBundle) -> list[EvidenceText]:
@@ -62,9 +76,7 @@ def evidence_texts(bundle: ContextBundle) -> list[EvidenceText]:
     def add(item: EvidenceText) -> None:
         if item.text.strip():
             key = (item.channel, item.text.strip())
-            known = texts.get(key)
-            if known is None or item.rule_confidence > known.rule_confidence:
-                texts[key] = item
+            texts.setdefault(key, item)
 
     for observation in (*bundle.evidence, *bundle.alarm_window):
         item = _observation_text(observation)
@@ -85,13 +97,8 @@ def _observation_text(observation: Observation) -> EvidenceText | None:
     channel = 'log' if observation.topic.endswith('rosout') else 'alarm'
     if observation.source is EvidenceSource.CAMERA:
         channel = 'camera'
-    rule = observation.attribute('rule')
-    kind = observation.attribute('kind') if rule and rule != 'unmatched' else ''
     origin = observation.attribute('origin') or observation.producer
-    code = _code(origin)
-    if code and channel == 'alarm':
-        text = f'{text} [{code}]'
-    return EvidenceText(text, channel, origin, kind, observation.confidence if kind else 0.0)
+    return EvidenceText(text, channel, origin, _code(origin))
 
 
 def _code(origin: str) -> str:
