@@ -183,10 +183,17 @@ def expect(
 
     Tier C skills are always forbidden: the best plan is one the supervisor may run on its own
     authority, and those need an operator's explicit approval whatever the incident.
+
+    Where a stop is an acceptable first step, so is ``request_operator``: it moves nothing,
+    completes at once, and the reasoner's plan for an unknown kind or a doubtful reading starts
+    with it, followed by the stop, as the reasoner issue specifies (DOMAIN.md invariant 6).
     """
     assert kind.upper() in IncidentKind.__members__, kind
     order = {skill.name.lower(): skill.value for skill in Skill}
-    first_in = sorted(set(first), key=order.__getitem__)
+    first = set(first)
+    if 'stop' in first:
+        first.add('request_operator')
+    first_in = sorted(first, key=order.__getitem__)
     never = sorted({*forbidden, *TIER_C}, key=order.__getitem__)
     assert first_in and not set(first_in) & set(never), (kind, first_in, never)
     assert '\n' not in note and len(note) < 400, note

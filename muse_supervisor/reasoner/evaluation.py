@@ -11,6 +11,7 @@ p50/p95 of reasoning.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,15 +122,21 @@ def summarise(results: Sequence[Scored], threshold: float) -> dict[str, Any]:
     latencies = sorted(r.latency_ms for r in results)
     bins = []
     ece = 0.0
-    for low, high in zip(BINS, BINS[1:], strict=False):
+    for low, high in itertools.pairwise(BINS):
         members = [r for r in results if low <= r.confidence < high]
         if not members:
             continue
         accuracy = sum(r.right for r in members) / len(members)
         mean = sum(r.confidence for r in members) / len(members)
         ece += len(members) / count * abs(accuracy - mean)
-        bins.append({'range': [low, min(high, 1.0)], 'count': len(members),
-                     'mean_confidence': round(mean, 3), 'accuracy': round(accuracy, 3)})  # fmt: skip
+        bins.append(
+            {
+                'range': [low, min(high, 1.0)],
+                'count': len(members),
+                'mean_confidence': round(mean, 3),
+                'accuracy': round(accuracy, 3),
+            }
+        )
     return {
         'count': count,
         'kind_accuracy': _share(sum(r.kind_right for r in results), count),
@@ -149,7 +156,7 @@ def summarise(results: Sequence[Scored], threshold: float) -> dict[str, Any]:
             'p50': _percentile(latencies, 50),
             'p95': _percentile(latencies, 95),
             'max': round(latencies[-1], 2) if latencies else None,
-        },  # fmt: skip
+        },
         'wrong': [r.name for r in results if not r.right],
     }
 

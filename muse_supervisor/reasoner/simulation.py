@@ -65,8 +65,7 @@ class PoolSimulator:
 
     def warm_up(self, plan: Plan, situation: Situation) -> None:
         """Start the workers and load the world in each (seconds), before the first deadline."""
-        workers = self._pool._max_workers
-        for future in [self._pool.submit(_evaluate, plan, situation) for _ in range(workers)]:
+        for future in [self._pool.submit(_evaluate, plan, situation) for _ in range(self.workers)]:
             future.result()
 
     def evaluate(

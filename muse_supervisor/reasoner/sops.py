@@ -81,7 +81,7 @@ def _holds(name: str, wanted: Any, facts: Mapping[str, Any]) -> bool:
         return value is not None and bool(value > wanted)
     if name.endswith('_below'):
         return value is not None and bool(value < wanted)
-    return bool(value) == wanted
+    return bool(value) is bool(wanted)
 
 
 @dataclass(frozen=True)

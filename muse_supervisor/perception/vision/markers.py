@@ -87,6 +87,12 @@ class MarkerAnalyzer:
 
     def _qr_codes(self, frame: Frame, gray: npt.NDArray[np.uint8]) -> list[Observation]:
         found, payloads, corners, _ = self._qr.detectAndDecodeMulti(gray)
+        if not found:
+            # The multi-code detector misses a single code that the single-code one reads
+            # (seen on the simulator's rendered labels): try it before saying there is none.
+            payload, points, _ = self._qr.detectAndDecode(gray)
+            if points is not None:
+                found, payloads, corners = True, (payload,), np.asarray(points).reshape(1, -1, 2)
         observations = []
         if found and corners is not None:
             for payload, points in zip(payloads, np.asarray(corners), strict=False):
