@@ -76,3 +76,14 @@ def test_bad_configuration_is_refused() -> None:
         MarkerAnalyzer(aruco_dictionary='DICT_9X9')
     with pytest.raises(ValueError, match='detect_qr or detect_aruco'):
         MarkerAnalyzer(detect_qr=False, detect_aruco=False)
+
+
+def test_a_single_label_the_multi_code_detector_misses_is_still_read() -> None:
+    # A rendered tote label of the public scenario set: OpenCV's detectAndDecodeMulti finds
+    # nothing in this frame, detectAndDecode reads it; the analyzer said "no QR code" before.
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / 'scenarios/public/payload-qr-mismatch/front_0.png'
+    image = np.asarray(cv2.imread(str(path), cv2.IMREAD_COLOR))
+    qr = [o for o in MarkerAnalyzer().analyze(Frame(image, 0.0)) if o.signal == MARKER_QR]
+    assert [(o.active, o.attribute('payload')) for o in qr] == [(True, 'T-91')]
