@@ -239,7 +239,8 @@ class Reasoner:
     ) -> None:
         self.library, self.glossary = library, glossary
         self.gate, self.world = gate, world
-        self.backend: Backend = backend or SopBackend(library)
+        self.fallback = SopBackend(library)
+        self.backend: Backend = backend or self.fallback
         self.simulator, self.maintenance, self.inspector = simulator, maintenance, inspector
         self.settings = settings or ReasonerSettings()
         self._embed = embed
@@ -272,16 +273,10 @@ class Reasoner:
         if mode == 'thinking' and frames and self.inspector is not None:
             self._inspect(moment, tools)
         self._consult(moment, tools)
-        try:
-            candidates = self.backend.candidates(moment, tools)
-        except Exception as error:  # a backend that fails falls back to asking a person
-            candidates = []
-            failure = f'backend {self.backend.name} failed: {error!r}'
-        else:
-            failure = ''
-        valid, dropped = self._validate(candidates, moment)
-        if failure:
-            dropped.insert(0, failure)
+        valid, dropped = self._candidates(self.backend, moment, tools)
+        if not valid and self.backend.name != 'sop':  # a model that failed: the SOPs answer
+            fallback, more = self._candidates(self.fallback, moment, tools)
+            valid, dropped = fallback, [*dropped, *more]
         if not valid or self._must_ask(moment):
             valid = [self._ask_operator(moment)]
         moment.plans = {c.plan.id: c.plan for c in valid}
@@ -392,6 +387,16 @@ class Reasoner:
         if moment.extra_texts:
             texts = [*moment.texts, *moment.extra_texts]
             moment.belief = self._believe(moment.bundle, moment.robot, texts)
+
+    def _candidates(
+        self, backend: Backend, moment: Moment, tools: ToolBox
+    ) -> tuple[list[Candidate], list[str]]:
+        """The backend's valid candidates and why the others were dropped."""
+        try:
+            candidates = backend.candidates(moment, tools)
+        except Exception as error:  # a failing backend proposes nothing; the pass goes on
+            return [], [f'backend {backend.name} failed: {error!r}']
+        return self._validate(candidates, moment)
 
     def _validate(
         self, candidates: Sequence[Candidate], moment: Moment

@@ -1,0 +1,1 @@
+"""Model backends of the reasoner (``transformers``, ``openai``); ``sop`` lives in ``core``."""
