@@ -46,6 +46,8 @@ progress() {
       "Installing collected packages:"*)
         say "  pip: installing $(tr -cd ',' <<<"$line" | wc -c | awk '{print $1 + 1}') packages (torch takes the longest)" ;;
       "Successfully installed"*) say "  pip: done" ;;
+      *"Building wheel for "*": started") line=${line#*Building wheel for }; say "  pip: building ${line%% *} from source" ;;
+      *"Building wheel for "*": finished"*) line=${line#*Building wheel for }; say "  pip: built ${line%% *}" ;;
       "["*"%] Built target"*) ;;
       "["*"%]"*)
         pct=${line#[}; pct=${pct%%%]*}; pct=${pct// /}
@@ -74,6 +76,9 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   pip_args=()
   for r in "${reqs[@]}"; do pip_args+=(-r "$r"); done
   # pip's location warnings about this machine's extra indexes are noise; real errors still show.
+  # CMAKE_ARGS: llama-cpp-python (dev) builds llama.cpp from its sdist; GGML_NATIVE=OFF makes
+  # that build, and the wheel pip caches from it, portable rather than tuned to this very CPU.
+  CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF} \
   "$venv/bin/python" -m pip install --progress-bar off "${pip_args[@]}" \
     2> >(grep -v "^WARNING: Location 'file:" >&2) | progress "$venv/pip-install.log" || {
       tail -20 "$venv/pip-install.log" >&2; echo "setup: pip install failed (log: $venv/pip-install.log)" >&2; exit 1; }
@@ -102,6 +107,28 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
            -e "s#/opt/python/cp311-cp311/include/python3.11#$py_include#g" $files
   fi
   echo "$want" > "$stamp"
+fi
+
+# 2b. Dev only: llama.cpp's model converter. The fleet backend's tests serve a tiny model they
+# build and convert to GGUF with the converter the llama-cpp-python sdist vendors (its wheel
+# does not ship it): fetched from the package registry once per version, for both distributions
+# (build/llama.cpp-convert/<version>/: the converter, its conversion/ and gguf-py/, 2 MB).
+if [ "$dev" = 1 ]; then
+  llama=$(sed -n 's/^llama-cpp-python\[server\]==\([0-9.]*\).*/\1/p' "$root/requirements/dev.txt")
+  convert=$root/build/llama.cpp-convert/$llama
+  if [ -n "$llama" ] && [ ! -f "$convert/convert_hf_to_gguf.py" ]; then
+    say "fetching llama.cpp's model converter (llama-cpp-python $llama sdist, 77 MB; log: $venv/pip-download.log)"
+    sdist=$(mktemp -d)
+    "$venv/bin/python" -m pip download --progress-bar off --no-deps --no-binary :all: \
+      "llama-cpp-python==$llama" -d "$sdist" 2>&1 | grep -v "^WARNING: Location 'file:" >"$venv/pip-download.log" || true
+    [ -f "$sdist/llama_cpp_python-$llama.tar.gz" ] || {
+      tail -20 "$venv/pip-download.log" >&2; echo "setup: downloading the llama-cpp-python sdist failed" >&2; exit 1; }
+    top=llama_cpp_python-$llama/vendor/llama.cpp
+    rm -rf "$convert.part" && mkdir -p "$convert.part"
+    tar -xzf "$sdist/llama_cpp_python-$llama.tar.gz" -C "$convert.part" --strip-components=3 \
+      "$top/convert_hf_to_gguf.py" "$top/conversion" "$top/gguf-py" "$top/LICENSE"
+    rm -rf "$sdist" "$convert" && mv "$convert.part" "$convert"
+  fi
 fi
 
 # 3. Interfaces and package: CMake configure (first time), incremental build, install into the venv.

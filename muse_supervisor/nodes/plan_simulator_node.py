@@ -23,10 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
-from nav_msgs.msg import Path as PathMsg
 from rclpy.action.client import ActionClient
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -37,7 +34,7 @@ from muse_supervisor.action import EvaluatePlan
 from muse_supervisor.domain import Pose2D
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.msg import GateStatus, PlanEvaluation
-from muse_supervisor.nodes.conversions import plan_from_msg, time_msg, yaw_of
+from muse_supervisor.nodes.conversions import evaluation_msg, plan_from_msg, yaw_of
 from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.nodes.nav2_navigation import navigate_to_pose_type
@@ -338,36 +335,6 @@ class _Nav2Watch:
     def destroy(self) -> None:
         if self._client is not None:
             self._client.destroy()
-
-
-def evaluation_msg(prediction: Prediction, frame_id: str, now: float) -> PlanEvaluation:
-    """A prediction as ``PlanEvaluation`` (the explanation first among the findings)."""
-    msg = PlanEvaluation(
-        plan_id=prediction.plan_id,
-        predicted_outcome=int(prediction.verdict),
-        # The rollout is deterministic: it resolves the incident or it does not.
-        success_probability=1.0 if prediction.resolves else 0.0,
-        risk=float(prediction.risk),
-        predicted_distance=float(prediction.distance),
-        min_clearance=float(prediction.min_clearance),
-        failing_step=int(prediction.failing_step),
-        findings=[prediction.explanation, *prediction.findings],
-    )
-    msg.header.stamp = time_msg(now)
-    msg.header.frame_id = frame_id
-    seconds = max(0.0, prediction.duration)
-    msg.predicted_duration = Duration(sec=int(seconds), nanosec=int((seconds % 1.0) * 1e9))
-    path = PathMsg()
-    path.header = msg.header
-    for pose in prediction.path:
-        stamped = PoseStamped()
-        stamped.header = msg.header
-        stamped.pose.position.x, stamped.pose.position.y = pose.x, pose.y
-        stamped.pose.orientation.z = math.sin(pose.yaw / 2.0)
-        stamped.pose.orientation.w = math.cos(pose.yaw / 2.0)
-        path.poses.append(stamped)
-    msg.predicted_path = path
-    return msg
 
 
 def _not_evaluated(plan: Plan, deadline: float, why: str = '') -> PlanEvaluation:

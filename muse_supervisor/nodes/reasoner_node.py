@@ -1,16 +1,90 @@
 """``reasoner_node``: proposes recovery plans, made only of allow-listed skills, for each incident.
 
-Skeleton of the foundation issue: it declares its parameters with descriptors, validates them on
-configure and follows the lifecycle. The multimodal reasoner backends fill it in later.
+Subscribes ``incidents`` and the latched ``incidents/open`` (perception). For each incident that
+opens or changes (the policy is :mod:`muse_supervisor.reasoner.supervision`), a worker thread
+fetches its context bundle
+(``incidents/context``), runs the reasoner core (:class:`~muse_supervisor.reasoner.core.Reasoner`)
+with the plan simulator's ``evaluate_plan`` action as its ``simulate`` tool, publishes the ranked
+``RecoveryProposal`` on ``recovery_proposals`` (latched: the gate records decisions only on
+plans it has received), and tells perception (``incidents/update``, propose). When the site's
+auto-approval policy allows the best plan (per kind, tier A or B, never C), the node approves it
+as ``policy`` and sends it to the gate's ``execute_plan``, reporting the execution's start and
+end; otherwise an operator approves it through the HMI. A failed recovery is reasoned about
+again until ``max_attempts``; after that the only plan is to ask a person.
+
+The robot's state (pose, speed, battery, e-stop, person signal) comes from ``odom``,
+``battery_state``, ``estop`` and ``person_in_zone``. The node publishes the ``heartbeat`` the
+gate watches only while it is healthy: active, its worker thread alive, and no reasoning pass
+stuck for longer than the Thinking deadline plus ``stuck_after``. A dead or stuck reasoner
+therefore stops the robot (the gate fails closed).
+
+Threads: ROS callbacks run on the node's executor; the reasoning runs on one worker thread,
+which waits on service and action futures the executor completes. The core's state is not
+shared: each pass gets its inputs copied under a lock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from builtin_interfaces.msg import Duration
+from nav_msgs.msg import Odometry
+from rclpy.action.client import ActionClient
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Bool, Header
+
+from muse_supervisor.action import EvaluatePlan, ExecutePlan
+from muse_supervisor.domain import IncidentKind, Pose2D, Severity
+from muse_supervisor.domain.incidents import IncidentState
+from muse_supervisor.domain.plans import Plan
+from muse_supervisor.msg import Incident, IncidentList, PlanEvaluation, RecoveryProposal
+from muse_supervisor.nodes.conversions import (
+    evaluation_msg,
+    plan_msg,
+    prediction_from_msg,
+    time_msg,
+    yaw_of,
+)
+from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
-from muse_supervisor.params import param
+from muse_supervisor.params import ConfigError, param
+from muse_supervisor.perception.context import ContextBundle
+from muse_supervisor.reasoner.core import Proposal, Reasoner, ReasonerSettings
+from muse_supervisor.reasoner.embeddings import TextEmbedder
+from muse_supervisor.reasoner.facts import RobotState
+from muse_supervisor.reasoner.language import load_glossary
+from muse_supervisor.reasoner.maintenance import open_maintenance_log
+from muse_supervisor.reasoner.sops import load_library
+from muse_supervisor.reasoner.supervision import (
+    AutoApproval,
+    IncidentUpdate,
+    IncidentWatch,
+    choose_mode,
+)
+from muse_supervisor.safety.config import gate_config_from_file
+from muse_supervisor.sim.rollout import Prediction, Situation
+from muse_supervisor.sim.world import WorldError, load_world
+from muse_supervisor.srv import GetIncidentContext, UpdateIncident
+
+_RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+_LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+_PROPOSALS = QoSProfile(
+    depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+_LATEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+_SERVICE_WAIT = 2.0  # s for incidents/context and incidents/update answers
+_MODES = {'instant': RecoveryProposal.MODE_INSTANT, 'thinking': RecoveryProposal.MODE_THINKING}
 
 
 @dataclass(frozen=True)
@@ -18,30 +92,446 @@ class ReasonerConfig:
     """Parameters of ``reasoner`` (see ``config/reasoner.yaml``)."""
 
     mode: str = param(
-        'instant',
-        'Reasoning mode: instant answers at once, thinking samples several candidates.',
-        choices=('instant', 'thinking'),
+        'auto',
+        'Reasoning mode: auto (instant for critical incidents, thinking otherwise), instant or '
+        'thinking.',
+        choices=('auto', 'instant', 'thinking'),
     )
     candidates: int = param(
-        3,
-        'Number of candidate plans generated in parallel in thinking mode.',
-        minimum=1,
-        maximum=16,
+        4, 'Number of candidate plans in thinking mode (k).', minimum=1, maximum=16
+    )
+    instant_deadline: float = param(
+        0.1, 'Deadline of an instant pass (s).', minimum=0.01, maximum=10.0
+    )
+    thinking_deadline: float = param(
+        2.0, 'Deadline of a thinking pass (s).', minimum=0.05, maximum=60.0
+    )
+    operator_threshold: float = param(
+        0.6, 'Below this confidence the best plan asks a person first.', minimum=0.0, maximum=1.0
+    )
+    backend: str = param(
+        'sop',
+        'Plan source: sop (SOP library, offline), transformers (local model), openai (server).',
+        choices=('sop', 'transformers', 'openai'),
+        read_only=True,
     )
     model_path: str = param(
         '',
-        'Local folder of a vision-language model; empty means no model is loaded.',
+        'Local folder of a vision-language model (backend transformers); never downloaded.',
         read_only=True,
     )
+    openai_base_url: str = param(
+        '', 'OpenAI-compatible endpoint, e.g. http://host:8000/v1 (backend openai).',
+        read_only=True,
+    )  # fmt: skip
+    openai_model: str = param('', 'Model name on that endpoint.', read_only=True)
+    sops_dir: str = param(
+        '', 'Folder of SOP files; empty: the installed config/sops.', read_only=True
+    )
+    world: str = param(
+        '', 'World file (map, places); empty: the installed warehouse world.', read_only=True
+    )
+    gate_parameters: str = param(
+        '', "The gate's parameter file; empty: the installed safety_gate.yaml.", read_only=True
+    )
+    gate_node: str = param('safety_gate', "The gate's node name, in this namespace.")
+    maintenance_db: str = param(
+        '', 'SQLite file of the maintenance log; empty: in memory.', read_only=True
+    )
+    maintenance_seed: str = param(
+        '',
+        'CSV imported into an empty maintenance log; empty: the installed example history.',
+        read_only=True,
+    )
+    auto_approve: str = param(
+        '',
+        'Plans that may run without an operator: comma-separated kind:tier (tier A or B, never '
+        'C), e.g. "low_battery:B,camera_fault:A"; empty: every plan waits for an operator.',
+    )
+    auto_approve_confidence: float = param(
+        0.9, 'Least confidence for auto-approval.', minimum=0.0, maximum=1.0
+    )
+    max_attempts: int = param(
+        3, 'Failed recoveries per incident before a person decides.', minimum=1, maximum=20
+    )
+    simulate: bool = param(True, 'Ask the plan simulator (evaluate_plan) about candidates.')
+    heartbeat_rate: float = param(
+        10.0, 'Rate of the heartbeat the gate watches (Hz).', minimum=1.0, maximum=100.0
+    )
+    stuck_after: float = param(
+        5.0,
+        'A pass running this long past its deadline counts as stuck: the heartbeat stops (s).',
+        minimum=0.5,
+        maximum=120.0,
+    )
+
+
+class ActionSimulator:
+    """The ``simulate`` tool on the robot: the plan simulator node's ``evaluate_plan`` action.
+
+    The plan simulator uses its own odometry and e-stop; the situation the core passes is not
+    sent (the action carries plans only).
+    """
+
+    def __init__(self, client: ActionClient) -> None:
+        self._client = client
+
+    def evaluate(
+        self, plans: Sequence[Plan], situation: Situation, timeout: float
+    ) -> list[Prediction | None]:
+        """Send the plans as one goal; ``None`` for each when no answer came in time."""
+        end = time.monotonic() + timeout
+        if not plans or not self._client.server_is_ready():
+            return [None] * len(plans)
+        goal = EvaluatePlan.Goal(
+            incident_id=plans[0].incident_id, plans=[plan_msg(p) for p in plans]
+        )
+        handle = _wait(self._client.send_goal_async(goal), end)
+        if handle is None or not handle.accepted:
+            return [None] * len(plans)
+        response = _wait(handle.get_result_async(), end)
+        if response is None:
+            handle.cancel_goal_async()
+            return [None] * len(plans)
+        by_id = {e.plan_id: e for e in response.result.evaluations}
+        return [
+            prediction_from_msg(by_id[p.id]) if p.id in by_id and by_id[p.id].predicted_outcome
+            else None
+            for p in plans
+        ]  # fmt: skip
+
+
+def _wait(future: Any, end: float) -> Any:
+    """The future's result, or ``None`` if it is not done by ``end`` (monotonic)."""
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    if not done.wait(max(0.0, end - time.monotonic())):
+        return None
+    return future.result()
 
 
 class ReasonerNode(SupervisorNode[ReasonerConfig]):
     """Proposes recovery plans, made only of allow-listed skills, for each incident."""
 
-    still_to_come = 'the multimodal reasoner backends'
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('reasoner', ReasonerConfig, **kwargs)
+        self._lock = threading.Lock()
+        self._robot = RobotState()
+        self._reasoner: Reasoner | None = None
+        self._policy = AutoApproval()
+        self._watch = IncidentWatch()
+        self._queue: queue.Queue[IncidentUpdate | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._busy_since: float | None = None
+        self._executing = ''  # the incident whose plan the gate runs for us now
+        self._proposals = 0
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the SOP library, the embedding model, the backend and the maintenance log."""
+        result = super().on_configure(state)
+        if result != TransitionCallbackReturn.SUCCESS or self.config is None:
+            return result
+        config = self.config
+        try:
+            self._reasoner = self._build(config)
+            self._policy = AutoApproval.parse(
+                [e for e in config.auto_approve.split(',') if e.strip()],
+                config.auto_approve_confidence,
+            )
+        except (ConfigError, WorldError, OSError, ValueError, RuntimeError) as error:
+            self.get_logger().error(f'invalid configuration, not configuring: {error}')
+            self._reasoner = None
+            return TransitionCallbackReturn.FAILURE
+        self._watch = IncidentWatch(config.max_attempts)
+        entities = self.entities
+        self._proposal_pub = entities.publisher(RecoveryProposal, 'recovery_proposals', _PROPOSALS)
+        self._heartbeat_pub = entities.publisher(Header, 'heartbeat', _LATEST)
+        entities.subscription(Incident, 'incidents', self._on_incident, _RELIABLE)
+        # The latched list of open incidents: those opened before this node came up.
+        entities.subscription(IncidentList, 'incidents/open', self._on_open, _LATCHED)
+        entities.subscription(Odometry, 'odom', self._on_odom, _LATEST)
+        entities.subscription(BatteryState, 'battery_state', self._on_battery, _LATEST)
+        for topic, qos in (('estop', _LATCHED), ('person_in_zone', _LATCHED)):
+            entities.subscription(Bool, topic, self._safety_input(topic), qos)
+        self._context_client = entities.keep(
+            self.destroy_client, self.create_client(GetIncidentContext, 'incidents/context')
+        )
+        self._update_client = entities.keep(
+            self.destroy_client, self.create_client(UpdateIncident, 'incidents/update')
+        )
+        self._execute_client = ActionClient(self, ExecutePlan, 'execute_plan')
+        entities.keep(lambda client: client.destroy(), self._execute_client)
+        entities.timer(1.0 / config.heartbeat_rate, self._beat)
+        self.get_logger().info(
+            f'configured: backend {self._reasoner.backend.name}, '
+            f'{len(self._reasoner.library.procedures)} procedures, mode {config.mode}, '
+            f'auto-approval {_tiers(self._policy)} at confidence '
+            f'{self._policy.min_confidence:.2f}'
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def _build(self, config: ReasonerConfig) -> Reasoner:
+        share = share_dir() / 'config'
+        gate_fqn = f'{self.get_namespace().rstrip("/")}/{config.gate_node}'
+        gate = gate_config_from_file(config.gate_parameters or str(share / 'safety_gate.yaml'),
+                                     gate_fqn)  # fmt: skip
+        world = load_world(Path(config.world or share / 'maps' / 'warehouse_world.yaml'))
+        sops = Path(config.sops_dir or share / 'sops')
+        embedder = TextEmbedder()
+        embedder.load()
+        seed = config.maintenance_seed or str(share / 'maintenance' / 'history.csv')
+        simulator = None
+        if config.simulate:
+            evaluate = ActionClient(self, EvaluatePlan, 'evaluate_plan')
+            self.entities.keep(lambda client: client.destroy(), evaluate)
+            simulator = ActionSimulator(evaluate)
+        reasoner = Reasoner(
+            load_library(sops),
+            embedder.embed,
+            load_glossary(sops / 'glossary.yaml'),
+            gate,
+            world,
+            backend=_model_backend(config),
+            simulator=simulator,
+            maintenance=open_maintenance_log(config.maintenance_db, seed),
+            settings=ReasonerSettings(
+                instant_deadline=config.instant_deadline,
+                thinking_deadline=config.thinking_deadline,
+                candidates=config.candidates,
+                operator_threshold=config.operator_threshold,
+            ),
+        )
+        reasoner.load()
+        return reasoner
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the worker thread (and so the heartbeat)."""
+        self._worker = threading.Thread(target=self._work, name='reasoner_worker', daemon=True)
+        self._worker.start()
+        return super().on_activate(state)
+
+    def stop_work(self) -> None:
+        """Stop the worker thread; the heartbeat stops with it."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put(None)
+            worker.join(timeout=10.0)
+
+    # Inputs --------------------------------------------------------------------------------
+
+    def _on_incident(self, msg: Incident) -> None:
+        try:
+            update = IncidentUpdate(
+                id=msg.id, kind=IncidentKind(msg.kind),
+                other_kinds=tuple(IncidentKind(k) for k in msg.other_kinds),
+                severity=Severity(msg.severity), state=IncidentState(msg.state),
+                attempts=int(msg.attempts), stale=bool(msg.stale),
+            )  # fmt: skip
+        except ValueError as error:
+            self.get_logger().warning(f'incident {msg.id!r} not understood: {error}')
+            return
+        if self._worker is not None and self._watch.wants(update):
+            self._queue.put(update)
+
+    def _on_open(self, msg: IncidentList) -> None:
+        for incident in msg.incidents:
+            self._on_incident(incident)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        pose = msg.pose.pose
+        with self._lock:
+            self._robot = _robot(self._robot, pose=Pose2D(
+                float(pose.position.x), float(pose.position.y), yaw_of(pose.orientation)),
+                speed=float(msg.twist.twist.linear.x))  # fmt: skip
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        value = float(msg.percentage)
+        if 0.0 <= value <= 1.0:
+            with self._lock:
+                self._robot = _robot(self._robot, battery=value)
+
+    def _safety_input(self, topic: str) -> Any:
+        name = 'estop' if topic == 'estop' else 'person'
+
+        def record(msg: Bool) -> None:
+            with self._lock:
+                self._robot = _robot(self._robot, **{name: bool(msg.data)})
+
+        return record
+
+    # The worker ----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            update = self._queue.get()
+            if update is None:
+                return
+            self._busy_since = time.monotonic()
+            try:
+                self._reason(update)
+            except Exception as error:  # one bad incident must not end the reasoner
+                self.get_logger().error(f'reasoning about {update.id!r} failed: {error!r}')
+            finally:
+                self._busy_since = None
+
+    def _reason(self, update: IncidentUpdate) -> None:
+        assert self._reasoner is not None and self.config is not None
+        bundle = self._fetch_context(update.id)
+        if bundle is None:
+            return
+        with self._lock:
+            robot = self._robot
+        mode = choose_mode(update.severity, self.config.mode)
+        proposal = self._reasoner.propose(
+            bundle, robot, mode, ask_operator=self._watch.must_ask(update)
+        )
+        self._publish(proposal)
+        best = proposal.plans[0].candidate.sop_id
+        reason = f'{len(proposal.plans)} plan(s), best {best}'
+        self._step(update.id, UpdateIncident.Request.ACTION_PROPOSE, 'reasoner', reason)
+        approved, why = self._policy.decide(proposal)
+        if approved and self._executing:  # the gate runs one plan at a time
+            approved, why = False, f'waits: the plan for {self._executing} is executing'
+        self.get_logger().info(
+            f'proposal for {update.id}: {proposal.belief.governing.name.lower()} '
+            f'(confidence {proposal.confidence:.2f}), {len(proposal.plans)} plan(s) in '
+            f'{proposal.latency_ms:.0f} ms ({mode}); {why}'
+        )
+        for entry in proposal.trace:
+            self.get_logger().debug(f'  {entry.tool}: {entry.summary}')
+        if proposal.dropped:
+            self.get_logger().warning(f'dropped for {update.id}: {"; ".join(proposal.dropped)}')
+        if approved:
+            self._run(update.id, proposal, why)
+
+    def _fetch_context(self, incident_id: str) -> ContextBundle | None:
+        if not self._context_client.service_is_ready():
+            self.get_logger().warning(
+                'incidents/context is not available: is the perception node running?',
+                throttle_duration_sec=10.0,
+            )
+            return None
+        request = GetIncidentContext.Request(incident_id=incident_id)
+        answer = _wait(self._context_client.call_async(request), time.monotonic() + _SERVICE_WAIT)
+        if answer is None or not answer.found:
+            why = 'no answer' if answer is None else answer.message
+            self.get_logger().warning(f'no context for {incident_id!r}: {why}')
+            return None
+        return ContextBundle.from_dict(json.loads(answer.context_json))
+
+    def _step(self, incident_id: str, action: int, actor: str, reason: str = '') -> bool:
+        request = UpdateIncident.Request(
+            incident_id=incident_id, action=action, actor=actor, reason=reason
+        )
+        answer = _wait(self._update_client.call_async(request), time.monotonic() + _SERVICE_WAIT)
+        if answer is None or not answer.accepted:
+            why = 'no answer' if answer is None else answer.message
+            self.get_logger().warning(f'incidents/update on {incident_id!r} refused: {why}')
+            return False
+        return True
+
+    def _publish(self, proposal: Proposal) -> None:
+        msg = RecoveryProposal(
+            incident_id=proposal.incident_id, mode=_MODES[proposal.mode],
+            summary=proposal.summary, confidence=float(proposal.confidence),
+            kind=int(proposal.belief.governing), backend=proposal.backend,
+            trace_json=json.dumps([entry.to_dict() for entry in proposal.trace]),
+            dropped=list(proposal.dropped),
+        )  # fmt: skip
+        now = self.get_clock().now().nanoseconds * 1e-9
+        msg.header.stamp = time_msg(now)
+        seconds = proposal.latency_ms / 1e3
+        msg.reasoning_time = Duration(sec=int(seconds), nanosec=int((seconds % 1.0) * 1e9))
+        frame = 'map'
+        for ranked in proposal.plans:
+            msg.plans.append(plan_msg(
+                ranked.plan, ranked.candidate.rationale, ranked.candidate.sources,
+                ranked.confidence, ranked.risk, ranked.candidate.generator,
+            ))  # fmt: skip
+            msg.plans[-1].requires_approval = bool(ranked.requires_approval)
+            if ranked.prediction is not None:
+                msg.evaluations.append(evaluation_msg(ranked.prediction, frame, now))
+            else:
+                msg.evaluations.append(PlanEvaluation(plan_id=ranked.plan.id, failing_step=-1,
+                                                      findings=['not simulated']))  # fmt: skip
+        self._proposal_pub.publish(msg)
+        self._proposals += 1
+
+    def _run(self, incident_id: str, proposal: Proposal, why: str) -> None:
+        """Approve by policy and hand the best plan to the gate; report start and end."""
+        best = proposal.plans[0]
+        if not self._step(incident_id, UpdateIncident.Request.ACTION_APPROVE, 'policy', why):
+            return
+        if not self._execute_client.server_is_ready():
+            self.get_logger().warning('execute_plan is not available: the plan waits')
+            return
+        goal = ExecutePlan.Goal(plan=plan_msg(best.plan))
+        handle = _wait(
+            self._execute_client.send_goal_async(goal), time.monotonic() + _SERVICE_WAIT
+        )
+        if handle is None or not handle.accepted:
+            self.get_logger().warning(f'execute_plan refused the plan for {incident_id!r}')
+            return
+        self._executing = incident_id
+        self._step(incident_id, UpdateIncident.Request.ACTION_START_EXECUTION, 'safety_gate')
+
+        def finished(future: Any) -> None:
+            self._executing = ''
+            result = future.result().result
+            ok = result.error_code == ExecutePlan.Result.NONE
+            action = (UpdateIncident.Request.ACTION_EXECUTION_SUCCEEDED if ok
+                      else UpdateIncident.Request.ACTION_EXECUTION_FAILED)  # fmt: skip
+            # From the executor thread: hand the report to a thread of its own, since it waits.
+            threading.Thread(
+                target=self._step, args=(incident_id, action, 'safety_gate', result.error_msg),
+                daemon=True,
+            ).start()  # fmt: skip
+
+        handle.get_result_async().add_done_callback(finished)
+
+    # Health ----------------------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        if self.config is None or self._worker is None or not self._worker.is_alive():
+            return
+        busy = self._busy_since
+        limit = self.config.thinking_deadline + self.config.stuck_after
+        if busy is not None and time.monotonic() - busy > limit:
+            self.get_logger().error(
+                f'a reasoning pass has run {time.monotonic() - busy:.1f} s: heartbeat withheld',
+                throttle_duration_sec=5.0,
+            )
+            return
+        msg = Header(frame_id='reasoner')
+        msg.stamp = self.get_clock().now().to_msg()
+        self._heartbeat_pub.publish(msg)
+
+
+def _tiers(policy: AutoApproval) -> dict[str, str]:
+    return {kind.name.lower(): tier.name for kind, tier in policy.tiers.items()}
+
+
+def _robot(state: RobotState, **changes: Any) -> RobotState:
+    return replace(state, **changes)
+
+
+def _model_backend(config: ReasonerConfig) -> Any:
+    """The configured model backend (``None`` for ``sop``), loaded now."""
+    if config.backend == 'sop':
+        return None
+    if config.backend == 'transformers':
+        if not config.model_path:
+            raise ConfigError('backend transformers needs model_path (a local model folder)')
+        from muse_supervisor.reasoner.backends.local_vlm import TransformersBackend
+
+        backend = TransformersBackend(Path(config.model_path))
+        backend.load()
+        return backend
+    if not config.openai_base_url:
+        raise ConfigError('backend openai needs openai_base_url (e.g. http://host:8000/v1)')
+    from muse_supervisor.reasoner.backends.fleet import OpenAIBackend
+
+    return OpenAIBackend(config.openai_base_url, config.openai_model)
 
 
 def main(args: list[str] | None = None) -> int:

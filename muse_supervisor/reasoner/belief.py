@@ -3,7 +3,7 @@
 Three kinds of evidence, combined per kind by noisy-or (independent pieces of evidence for the
 same kind reinforce each other; one strong piece is enough):
 
-- the robot's own safety inputs (e-stop, safety scanner, battery): near-certain;
+- the robot's own inputs (e-stop, safety scanner, battery state of charge): near-certain;
 - perception's rule matches (an alarm code or a diagnostic its rules know), at the rule's
   confidence;
 - retrieval: each evidence text, translated (``language.py``) and embedded, against the SOP

@@ -73,6 +73,7 @@ class ReasonerSettings:
     operator_threshold: float = 0.6  # below this confidence a person decides first
     max_tool_calls: int = 16
     default_camera: str = 'camera'
+    battery_low: float = 0.2  # state of charge below which the robot's own reading shows it
     simulate_instant: bool = True  # simulate Instant's plan when the deadline leaves time
 
     def __post_init__(self) -> None:
@@ -259,8 +260,13 @@ class Reasoner:
         robot: RobotState,
         mode: str = 'instant',
         frames: Sequence[tuple[str, np.ndarray]] = (),
+        ask_operator: bool = False,
     ) -> Proposal:
-        """Reason about one incident within the mode's deadline."""
+        """Reason about one incident within the mode's deadline.
+
+        ``ask_operator``: the recoveries are used up (the incident's attempts reached the
+        node's ``max_attempts``): the only plan is to ask a person.
+        """
         if mode not in MODES:
             raise ValueError(f'mode {mode!r}: expected one of {MODES}')
         self.load()
@@ -277,7 +283,7 @@ class Reasoner:
         if not valid and self.backend.name != 'sop':  # a model that failed: the SOPs answer
             fallback, more = self._candidates(self.fallback, moment, tools)
             valid, dropped = fallback, [*dropped, *more]
-        if not valid or self._must_ask(moment):
+        if not valid or ask_operator or self._must_ask(moment):
             valid = [self._ask_operator(moment)]
         moment.plans = {c.plan.id: c.plan for c in valid}
         predictions: dict[str, Prediction] = {}
@@ -348,6 +354,8 @@ class Reasoner:
             safety[IncidentKind.ESTOP_ACTIVE] = 'e-stop input engaged'
         if robot.person:
             safety[IncidentKind.PERSON_IN_ZONE] = 'safety scanner: person in the protective zone'
+        if robot.battery is not None and robot.battery < self.settings.battery_low:
+            safety[IncidentKind.LOW_BATTERY] = f'battery state of charge {robot.battery:.0%}'
         rules: dict[IncidentKind, float] = {}
         for cause in bundle.incident.causes:
             if cause.active and cause.kind is not IncidentKind.UNKNOWN:

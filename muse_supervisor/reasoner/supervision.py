@@ -1,0 +1,127 @@
+"""The reasoner node's policy, without ROS: when to reason, in which mode, and what may run alone.
+
+- **When**: an incident is reasoned about when it opens, when its kinds or severity change, and
+  after a failed recovery while attempts remain; never while it is stale (the robot's data
+  stopped: nothing can be verified), while a plan for it executes, or once it is closed.
+- **Mode**: ``auto`` picks Instant for critical incidents (a person, an e-stop: the answer is
+  to hold still, now) and Thinking for the others; the node's ``mode`` parameter can force one.
+- **Auto-approval**: a site may let the best plan run without an operator, per incident kind
+  up to a tier (A or B; tier C never: DOMAIN.md), when its confidence reaches a threshold, the
+  simulator predicts success, and the reasoner did not ask for a person.
+- **Retries**: after ``max_attempts`` failed recoveries the only plan is to ask a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from muse_supervisor.domain import IncidentKind, Severity, Tier
+from muse_supervisor.domain.incidents import IncidentState
+from muse_supervisor.params import ConfigError
+from muse_supervisor.reasoner.core import Proposal
+from muse_supervisor.sim.rollout import Verdict
+
+MODE_CHOICES = ('auto', 'instant', 'thinking')
+_OPEN_STATES = (IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.FAILED)
+
+
+def choose_mode(severity: Severity, forced: str) -> str:
+    """The mode for an incident of ``severity``; ``forced`` is the node's ``mode`` parameter."""
+    if forced not in MODE_CHOICES:
+        raise ValueError(f'mode {forced!r}: expected one of {MODE_CHOICES}')
+    if forced != 'auto':
+        return forced
+    return 'instant' if severity >= Severity.CRITICAL else 'thinking'
+
+
+@dataclass(frozen=True)
+class AutoApproval:
+    """Which plans may run without an operator: kind -> highest tier allowed (never C)."""
+
+    tiers: Mapping[IncidentKind, Tier] = field(default_factory=dict)
+    min_confidence: float = 0.9
+
+    @classmethod
+    def parse(cls, entries: list[str], min_confidence: float) -> AutoApproval:
+        """``["low_battery:B", "camera_fault:A"]``; :class:`ConfigError` names a bad entry."""
+        tiers: dict[IncidentKind, Tier] = {}
+        for entry in entries:
+            name, _, tier = entry.partition(':')
+            try:
+                kind = IncidentKind[name.strip().upper()]
+            except KeyError:
+                raise ConfigError(
+                    f'auto_approve entry {entry!r}: unknown kind {name!r}; expected one of '
+                    f'{[k.name.lower() for k in IncidentKind]}'
+                ) from None
+            if tier.strip().upper() not in ('A', 'B'):
+                raise ConfigError(
+                    f'auto_approve entry {entry!r}: tier {tier!r}, expected A or B (tier C '
+                    'always needs an operator)'
+                )
+            tiers[kind] = Tier[tier.strip().upper()]
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ConfigError(f'auto_approve_confidence {min_confidence}: expected 0..1')
+        return cls(tiers, min_confidence)
+
+    def decide(self, proposal: Proposal) -> tuple[bool, str]:
+        """Whether the best plan may run now, and why (or why not), for the log and the HMI."""
+        if not proposal.plans:
+            return False, 'no plan'
+        best = proposal.plans[0]
+        kind = proposal.belief.governing
+        allowed = self.tiers.get(kind)
+        if allowed is None:
+            return False, f'no auto-approval for {kind.name.lower()}'
+        if best.plan.tier >= Tier.C or best.requires_approval:
+            return False, 'the plan needs an operator (tier C or approval required)'
+        if best.plan.tier > allowed:
+            return False, f'tier {Tier(best.plan.tier).name} above the allowed {allowed.name}'
+        if best.candidate.generator == 'sop/operator':
+            return False, 'the reasoner asks a person'
+        if best.confidence < self.min_confidence:
+            return False, f'confidence {best.confidence:.2f} below {self.min_confidence:.2f}'
+        if best.prediction is None or best.prediction.verdict is not Verdict.SUCCESS:
+            verdict = 'none' if best.prediction is None else best.prediction.verdict.name
+            return False, f'predicted outcome {verdict}, not SUCCESS'
+        return True, f'auto-approved: {kind.name.lower()} up to tier {allowed.name}'
+
+
+@dataclass(frozen=True)
+class IncidentUpdate:
+    """What the watch needs of one published incident update."""
+
+    id: str
+    kind: IncidentKind
+    other_kinds: tuple[IncidentKind, ...]
+    severity: Severity
+    state: IncidentState
+    attempts: int
+    stale: bool
+
+
+@dataclass
+class IncidentWatch:
+    """Which incident updates call for (new) reasoning; one entry per open incident."""
+
+    max_attempts: int = 3
+    _seen: dict[str, tuple[object, ...]] = field(default_factory=dict)
+
+    def wants(self, update: IncidentUpdate) -> bool:
+        """Whether this update should be reasoned about (and remember that it was seen)."""
+        if update.state in (IncidentState.RESOLVED, IncidentState.DISMISSED):
+            self._seen.pop(update.id, None)
+            return False
+        if update.stale or update.state not in _OPEN_STATES:
+            return False
+        key = (update.kind, tuple(sorted(update.other_kinds)), update.severity, update.state,
+               update.attempts)  # fmt: skip
+        if self._seen.get(update.id) == key:
+            return False
+        self._seen[update.id] = key
+        return True
+
+    def must_ask(self, update: IncidentUpdate) -> bool:
+        """Whether the recoveries are used up: a person decides what happens next."""
+        return update.attempts >= self.max_attempts
