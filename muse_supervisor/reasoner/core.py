@@ -201,6 +201,8 @@ class Moment:
     candidates: int
     frames: Sequence[tuple[str, np.ndarray]] = ()
     extra_texts: list[EvidenceText] = field(default_factory=list)
+    # This robot's bounds on numeric arguments ("reverse.distance": 1.0), from the gate.
+    limits: Mapping[str, float] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)  # what ``simulate`` may be asked about
     ranked: list[RankedPlan] = field(default_factory=list)  # what ``summarise`` summarises
 
@@ -342,7 +344,14 @@ class Reasoner:
         fields = _fields(bundle, robot, texts, belief, ground)
         ground = replace(ground, fields=fields)
         count = 1 if mode == 'instant' else self.settings.candidates
-        return Moment(bundle, robot, texts, belief, facts, ground, mode, deadline, count, frames)
+        limits = self.gate.limits
+        bounds = {
+            'slow_down.max_speed': limits.max_linear_speed,
+            'reverse.distance': limits.max_reverse_distance,
+            'wait.seconds': limits.max_wait,
+        }
+        return Moment(bundle, robot, texts, belief, facts, ground, mode, deadline, count, frames,
+                      limits=bounds)  # fmt: skip
 
     def _believe(
         self, bundle: ContextBundle, robot: RobotState, texts: Sequence[EvidenceText]

@@ -47,7 +47,7 @@ from muse_supervisor.reasoner.backends.model import (
     SYSTEM,
     CallMetrics,
     ModelAnswerError,
-    plan_schema,
+    moment_schema,
     read_plan,
 )
 from muse_supervisor.reasoner.core import Candidate, Moment
@@ -265,7 +265,7 @@ class TransformersBackend:
     ) -> list[Candidate]:
         """The plan answers (one greedy, or k sampled in one batch) that read as plans."""
         thinking = moment.mode == 'thinking'
-        schema = plan_schema(sorted(moment.ground.known_waypoints), for_generation=True)
+        schema = moment_schema(moment, for_generation=True)
         count = moment.candidates if thinking else 1
         cap = self.max_new_tokens_thinking if thinking else self.max_new_tokens_instant
         call = self.complete(text, images, schema, count, thinking, cap, moment.deadline)

@@ -52,16 +52,34 @@ class CallMetrics:
     error: str = ''
 
 
-def plan_schema(waypoints: Sequence[str], for_generation: bool = False) -> dict[str, Any]:
+def moment_schema(moment: Moment, for_generation: bool = False) -> dict[str, Any]:
+    """The plan schema for this moment: the gate's waypoints and limits.
+
+    While a person or an e-stop holds the robot no motion skill is offered: the validator would
+    drop such a plan anyway, and a model's tokens are not spent on what cannot run.
+    """
+    held = bool(moment.facts.get('person') or moment.facts.get('estop'))
+    return plan_schema(sorted(moment.ground.known_waypoints), for_generation, moment.limits,
+                       motion=not held)  # fmt: skip
+
+
+def plan_schema(
+    waypoints: Sequence[str],
+    for_generation: bool = False,
+    limits: Mapping[str, float] | None = None,
+    motion: bool = True,
+) -> dict[str, Any]:
     """The JSON schema of one plan answer.
 
     ``for_generation``: numbers get a ``multipleOf`` of 0.01, because a constrained decoder
     otherwise lets a model spell digits forever; the answer is then validated against the
-    schema without it.
+    schema without it. ``limits``: tighter maxima (``"reverse.distance": 1.0``) from the
+    robot's configuration; ``motion``: whether skills that move the robot are offered.
     """
     kinds = [kind.name.lower() for kind in IncidentKind]
-    step = {'anyOf': [_skill_schema(spec.skill, waypoints, for_generation)
-                      for spec in SKILLS.values()]}  # fmt: skip
+    skills = [spec for spec in SKILLS.values() if motion or not spec.moves_robot]
+    step = {'anyOf': [_skill_schema(spec.skill, waypoints, for_generation, limits or {})
+                      for spec in skills]}  # fmt: skip
     return {
         'type': 'object',
         'properties': {
@@ -74,12 +92,18 @@ def plan_schema(waypoints: Sequence[str], for_generation: bool = False) -> dict[
     }
 
 
-def _skill_schema(skill: Skill, waypoints: Sequence[str], for_generation: bool) -> dict[str, Any]:
+def _skill_schema(
+    skill: Skill, waypoints: Sequence[str], for_generation: bool, limits: Mapping[str, float]
+) -> dict[str, Any]:
     spec = SKILLS[skill]
     properties: dict[str, Any] = {}
     required = []
     for argument in spec.arguments:
-        properties[argument.name] = _argument_schema(skill, argument, waypoints, for_generation)
+        schema = _argument_schema(skill, argument, waypoints, for_generation)
+        bound = limits.get(f'{spec.name}.{argument.name}')
+        if bound is not None and 'maximum' in schema:
+            schema['maximum'] = min(schema['maximum'], bound)
+        properties[argument.name] = schema
         if argument.required:
             required.append(argument.name)
     args: dict[str, Any] = {'type': 'object', 'properties': properties,
