@@ -1,0 +1,98 @@
+"""The reasoner node's policy: when to reason, which mode, what may run without an operator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from muse_supervisor.domain import IncidentKind, Severity, Skill, Tier
+from muse_supervisor.domain.incidents import IncidentState
+from muse_supervisor.domain.motion import Pose2D
+from muse_supervisor.domain.plans import Plan, Step
+from muse_supervisor.params import ConfigError
+from muse_supervisor.reasoner.belief import KindBelief
+from muse_supervisor.reasoner.core import Candidate, Proposal, RankedPlan
+from muse_supervisor.reasoner.supervision import (
+    AutoApproval,
+    IncidentUpdate,
+    IncidentWatch,
+    choose_mode,
+)
+from muse_supervisor.sim.rollout import Prediction, Verdict
+
+
+def _prediction(verdict: Verdict) -> Prediction:
+    return Prediction('p', verdict, True, verdict is Verdict.SUCCESS, 10.0, 3.0, 1.0, 0.1, 0.1,
+                      -1, (Pose2D(0, 0, 0),), (), 'ok')  # fmt: skip
+
+
+def _proposal(
+    kind: IncidentKind = IncidentKind.LOW_BATTERY,
+    tier: Tier = Tier.B,
+    confidence: float = 0.95,
+    verdict: Verdict | None = Verdict.SUCCESS,
+    generator: str = 'sop/thinking',
+) -> Proposal:
+    plan = Plan('p', 'i', (Step(int(Skill.NAVIGATE_TO)),), int(tier), tier is Tier.C)
+    candidate = Candidate(plan, 'SOP-LB-01', kind, 'why', ('SOP-LB-01',), 1.0, generator)
+    ranked = RankedPlan(candidate, confidence, 0.1, tier is Tier.C,
+                        None if verdict is None else _prediction(verdict), 1.0)  # fmt: skip
+    belief = KindBelief(kind, (kind,), confidence, {kind: confidence})
+    return Proposal('i', belief, (ranked,), (), (), 'thinking', 'sop', 5.0, 'summary')
+
+
+POLICY = AutoApproval.parse(['low_battery:B', 'camera_fault:A'], 0.9)
+
+
+def test_only_configured_kinds_up_to_their_tier_with_confidence_and_success_run_alone() -> None:
+    assert POLICY.decide(_proposal())[0]
+    refusals = {
+        'no auto-approval for motor_fault': _proposal(kind=IncidentKind.MOTOR_FAULT),
+        'tier B above the allowed A': _proposal(kind=IncidentKind.CAMERA_FAULT),
+        'needs an operator': _proposal(tier=Tier.C),
+        'confidence 0.80 below 0.90': _proposal(confidence=0.8),
+        'predicted outcome FAILURE': _proposal(verdict=Verdict.FAILURE),
+        'predicted outcome none': _proposal(verdict=None),
+        'the reasoner asks a person': _proposal(generator='sop/operator'),
+    }
+    for why, proposal in refusals.items():
+        allowed, reason = POLICY.decide(proposal)
+        assert not allowed and why in reason, (why, reason)
+
+
+@pytest.mark.parametrize(
+    ('entry', 'message'),
+    [
+        ('motor_fault:C', 'tier C always needs an operator'),
+        ('flying:A', "unknown kind 'flying'"),
+        ('low_battery', "tier '', expected A or B"),
+    ],
+)
+def test_a_bad_auto_approval_entry_is_refused_with_why(entry: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        AutoApproval.parse([entry], 0.9)
+
+
+def test_critical_incidents_get_instant_answers_unless_a_mode_is_forced() -> None:
+    assert choose_mode(Severity.CRITICAL, 'auto') == 'instant'
+    assert choose_mode(Severity.WARNING, 'auto') == 'thinking'
+    assert choose_mode(Severity.CRITICAL, 'thinking') == 'thinking'
+    with pytest.raises(ValueError, match='expected one of'):
+        choose_mode(Severity.ERROR, 'fast')
+
+
+def test_an_incident_is_reasoned_about_when_it_changes_and_never_when_stale_or_closed() -> None:
+    watch = IncidentWatch(max_attempts=2)
+    update = IncidentUpdate('i', IncidentKind.PATH_BLOCKED, (), Severity.WARNING,
+                            IncidentState.OPEN, 0, False)  # fmt: skip
+    assert watch.wants(update)
+    assert not watch.wants(update)  # the same again: nothing new
+    assert watch.wants(replace(update, other_kinds=(IncidentKind.LOW_BATTERY,)))
+    assert not watch.wants(replace(update, stale=True, severity=Severity.ERROR))
+    assert not watch.wants(replace(update, state=IncidentState.EXECUTING))
+    failed = replace(update, state=IncidentState.FAILED, attempts=1)
+    assert watch.wants(failed) and not watch.must_ask(failed)
+    assert watch.must_ask(replace(failed, attempts=2))
+    assert not watch.wants(replace(update, state=IncidentState.RESOLVED))
+    assert watch.wants(update)  # forgotten once closed: a reopened id is new
