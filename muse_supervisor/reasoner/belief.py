@@ -40,6 +40,10 @@ RAMP_LOW, RAMP_HIGH = 0.35, 0.70
 # below PRESENT, it can reinforce other evidence but never make a kind present on its own.
 CHANNEL_CEILING = {'alarm': 0.9, 'log': 0.85, 'camera': 0.45, 'mission': 0.3}
 MARGIN = 0.05  # a text whose best kind beats the next by less than this supports both, halved
+# An alarm whose device or code perception's rules already tie to a kind (a camera's
+# "communication exception") describes that device's problem: its text's support for another
+# kind counts half.
+OTHER_KIND_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ def believe(
         for match in (top, *close):
             value = share * ramp(match.similarity, ceiling)
             kind = next(k for k in match.sop.kinds if k is not IncidentKind.UNKNOWN)
+            if text.rule_kind and kind.name.lower() != text.rule_kind:
+                value *= OTHER_KIND_SHARE
             add(kind, value, f'{text.quoted()} ~ "{match.text}" ({match.similarity:.2f})')
     support = {kind: _noisy_or(s.value for s in items) for kind, items in reasons.items()}
     present = tuple(k for k in SAFETY_PRIORITY if support.get(k, 0.0) >= PRESENT)

@@ -48,6 +48,7 @@ class EvidenceText:
     channel: str
     origin: str
     code: str = ''  # device/code of an alarm, shown with the text, not matched
+    rule_kind: str = ''  # the kind perception's rule gave this alarm (from its source or code)
 
     def quoted(self) -> str:
         """The text as a prompt or an operator message shows it: delimited and bounded."""
@@ -98,7 +99,9 @@ def _observation_text(observation: Observation) -> EvidenceText | None:
     if observation.source is EvidenceSource.CAMERA:
         channel = 'camera'
     origin = observation.attribute('origin') or observation.producer
-    return EvidenceText(text, channel, origin, _code(origin))
+    rule = observation.attribute('rule')
+    kind = observation.attribute('kind') if rule and rule != 'unmatched' else ''
+    return EvidenceText(text, channel, origin, _code(origin), kind if kind != 'unknown' else '')
 
 
 def _code(origin: str) -> str:
