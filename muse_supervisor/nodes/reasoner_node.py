@@ -173,7 +173,7 @@ class ActionSimulator:
     sent (the action carries plans only).
     """
 
-    def __init__(self, client: ActionClient) -> None:
+    def __init__(self, client: Any) -> None:  # ActionClient (generic in Kilted's rclpy)
         self._client = client
 
     def evaluate(
@@ -253,13 +253,13 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         entities.subscription(BatteryState, 'battery_state', self._on_battery, _LATEST)
         for topic, qos in (('estop', _LATCHED), ('person_in_zone', _LATCHED)):
             entities.subscription(Bool, topic, self._safety_input(topic), qos)
-        self._context_client = entities.keep(
+        self._context_client: Any = entities.keep(
             self.destroy_client, self.create_client(GetIncidentContext, 'incidents/context')
         )
-        self._update_client = entities.keep(
+        self._update_client: Any = entities.keep(
             self.destroy_client, self.create_client(UpdateIncident, 'incidents/update')
         )
-        self._execute_client = ActionClient(self, ExecutePlan, 'execute_plan')
+        self._execute_client: Any = ActionClient(self, ExecutePlan, 'execute_plan')
         entities.keep(lambda client: client.destroy(), self._execute_client)
         entities.timer(1.0 / config.heartbeat_rate, self._beat)
         self.get_logger().info(
@@ -282,7 +282,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         seed = config.maintenance_seed or str(share / 'maintenance' / 'history.csv')
         simulator = None
         if config.simulate:
-            evaluate = ActionClient(self, EvaluatePlan, 'evaluate_plan')
+            evaluate: Any = ActionClient(self, EvaluatePlan, 'evaluate_plan')
             self.entities.keep(lambda client: client.destroy(), evaluate)
             simulator = ActionSimulator(evaluate)
         reasoner = Reasoner(
