@@ -232,17 +232,17 @@ def _banner(plan: list[NodeLaunch]) -> str:
     robots = sorted({node.namespace for node in plan})
     if len(names) == len(STACK):
         what = (
-            'the safety gate, perception, the plan simulator, the simulated robot, and '
-            'skeletons (lifecycle and parameters only) of the reasoner and the HMI'
+            'the safety gate, perception, the reasoner, the plan simulator, the simulated robot, '
+            'and a skeleton (lifecycle and parameters only) of the HMI'
         )
     else:
         what = ', '.join(names)
     return (
         f'muse-supervisor: starting {_nodes(len(plan))} ({what}) for '
         f'{len(robots)} robot namespace(s): {", ".join(robots)}\n'
-        'note: the end-to-end demo (incident -> plans -> approval -> gated execution) does not '
-        'exist yet; nothing publishes the supervisor heartbeat, so the gate holds the robot '
-        'stopped until `muse-supervisor teleop` (or the future reasoner) does'
+        'note: the operator HMI does not exist yet: plans that need an approval wait; the '
+        "reasoner's heartbeat lets the gate forward commands (plans run only when the reasoner's "
+        'auto_approve policy allows them; none does by default)'
     )
 
 
