@@ -240,9 +240,10 @@ def _banner(plan: list[NodeLaunch]) -> str:
     return (
         f'muse-supervisor: starting {_nodes(len(plan))} ({what}) for '
         f'{len(robots)} robot namespace(s): {", ".join(robots)}\n'
-        'note: the operator HMI does not exist yet: plans that need an approval wait; the '
-        "reasoner's heartbeat lets the gate forward commands (plans run only when the reasoner's "
-        'auto_approve policy allows them; none does by default)'
+        "note: the end-to-end demo (incident -> plans -> an operator's approval -> gated "
+        'execution) needs the operator HMI, which does not exist yet: plans that need an approval '
+        "wait; the reasoner's heartbeat lets the gate forward commands, and plans run alone only "
+        "where the reasoner's auto_approve policy allows (none does by default)"
     )
 
 
