@@ -118,7 +118,7 @@ def test_an_alarm_gets_a_ranked_simulated_proposal_and_the_heartbeat_flows(
             timeout=60, what='a proposal for the drive alarm',
         )  # fmt: skip
         best = proposal.plans[0]
-        assert [s.skill for s in best.steps][0] == PlanStep.SKILL_STOP
+        assert best.steps[0].skill == PlanStep.SKILL_STOP
         assert best.sources and best.rationale and 0.0 < proposal.confidence <= 1.0
         assert len(proposal.evaluations) == len(proposal.plans)
         trace = json.loads(proposal.trace_json)
