@@ -5,13 +5,16 @@ The server is ``python -m llama_cpp.server`` serving the tiny random Llama that 
 backend's tests build (``test/reasoner/llama_server.py``: 140 k parameters, f32 GGUF), so the
 figures are the client's and the protocol's cost (prompt, schema-constrained decoding, HTTP,
 reading and validating the plan) plus a model that costs almost nothing; a real model adds
-its own time per token. N proposals per mode go through :class:`Reasoner` with the shipped
-deadlines (0.1 s Instant, 2 s Thinking with k = 4) over a rotation of five incidents, after two
-warm-up proposals per mode that are not counted. Note that llama-cpp-python's server decodes one
-request at a time: Thinking's k parallel requests overlap on the client but queue on the server.
+its own time per token. N proposals per mode go through :class:`Reasoner` over a rotation of
+five incidents, after :meth:`OpenAIBackend.prepare` and two warm-up proposals per mode that are
+not counted, twice: with the shipped deadlines (0.1 s Instant, 2 s Thinking with k = 4), and
+with deadlines no call reaches (5 s, 20 s), which shows the cost with nothing cut. Note that
+llama-cpp-python's server decodes one request at a time: Thinking's k parallel requests overlap
+on the client but queue on the server.
 
 Reported per mode: proposal latency (median, p95, ...), tokens per proposal (prompt,
-completion, total; from the server's ``usage``), model calls per proposal, the valid share
+completion, total; from the server's ``usage``), model calls per proposal and the latency of
+one answered call, the valid share
 (plan answers that became validated candidates, over plan answers asked for) and how many
 proposals had to fall back to the SOPs.
 
@@ -107,11 +110,13 @@ def _mode(reasoner: Reasoner, backend: OpenAIBackend, mode: str, n: int) -> dict
                 'prompt_tokens': sum(c.prompt_tokens for c in calls),
                 'completion_tokens': sum(c.completion_tokens for c in calls),
                 'calls': len(calls), 'failed_calls': sum(not c.ok for c in calls),
+                'call_s': [c.latency_ms / 1e3 for c in calls if c.ok],
                 'model_plans': model_plans, 'asked': k,
                 'fallback': model_plans == 0, 'timed_out': proposal.timed_out,
                 'kind': proposal.belief.governing.name.lower(),
             })  # fmt: skip
     tokens = [r['prompt_tokens'] + r['completion_tokens'] for r in rows]
+    answered = [t for r in rows for t in r['call_s']]
     asked = sum(r['asked'] for r in rows)
     return {
         'n': n,
@@ -125,6 +130,8 @@ def _mode(reasoner: Reasoner, backend: OpenAIBackend, mode: str, n: int) -> dict
             'total_p95': round(percentile(tokens, 95), 1),
         },
         'model_calls_per_proposal_median': statistics.median(r['calls'] for r in rows),
+        # One answered request (tool round or plan) as the client saw it, HTTP included.
+        'answered_call': summary_ms(answered) if answered else None,
         'failed_calls': sum(r['failed_calls'] for r in rows),
         'valid_share': round(sum(r['model_plans'] for r in rows) / asked, 3) if asked else 0.0,
         'fallbacks': sum(r['fallback'] for r in rows),
@@ -133,58 +140,76 @@ def _mode(reasoner: Reasoner, backend: OpenAIBackend, mode: str, n: int) -> dict
     }
 
 
+RUNS = {
+    # The shipped deadlines: what a robot gets from this server.
+    'shipped': ReasonerSettings(),
+    # Deadlines no call reaches: the server's and the client's own cost, nothing cut.
+    'wide': ReasonerSettings(instant_deadline=5.0, thinking_deadline=20.0),
+}
+
+
 def main() -> int:
     """Run the benchmark; print a table; write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--n', type=int, default=20, help='proposals per mode (default 20)')
     parser.add_argument('--out', type=Path, default=REPO / 'bench/results/reasoner_fleet.json')
     args = parser.parse_args()
-    settings = ReasonerSettings()  # the shipped deadlines and k
     gate = gate_config_from_file(str(CONFIG / 'safety_gate.yaml'), '/safety_gate')
     embedder = TextEmbedder()
     embedder.load()
-    results: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix='muse-bench-fleet-') as folder:
         start = time.perf_counter()
         gguf = build_tiny_model(Path(folder))
         built = time.perf_counter() - start
         with LlamaServer(gguf) as server:
-            backend = OpenAIBackend(server.url, schema_spelling='auto')
-            reasoner = Reasoner(
-                load_library(CONFIG / 'sops'), embedder.embed,
-                load_glossary(CONFIG / 'sops' / 'glossary.yaml'), gate,
-                load_world(CONFIG / 'maps' / 'warehouse_world.yaml'), backend=backend,
-                maintenance=open_maintenance_log('', CONFIG / 'maintenance' / 'history.csv'),
-                settings=settings,
-            )  # fmt: skip
-            for mode in ('instant', 'thinking'):
-                results[mode] = _mode(reasoner, backend, mode, args.n)
-            spelling = backend.spelling
-            backend.close()
+            for run, settings in RUNS.items():
+                backend = OpenAIBackend(server.url, schema_spelling='auto')
+                started = time.perf_counter()
+                spelling = backend.prepare()
+                prepared = time.perf_counter() - started
+                reasoner = Reasoner(
+                    load_library(CONFIG / 'sops'), embedder.embed,
+                    load_glossary(CONFIG / 'sops' / 'glossary.yaml'), gate,
+                    load_world(CONFIG / 'maps' / 'warehouse_world.yaml'), backend=backend,
+                    maintenance=open_maintenance_log('', CONFIG / 'maintenance' / 'history.csv'),
+                    settings=settings,
+                )  # fmt: skip
+                modes = {mode: _mode(reasoner, backend, mode, args.n)
+                         for mode in ('instant', 'thinking')}  # fmt: skip
+                runs[run] = {
+                    'instant_deadline_s': settings.instant_deadline,
+                    'thinking_deadline_s': settings.thinking_deadline,
+                    'candidates': settings.candidates,
+                    'prepare_ms': round(1e3 * prepared, 1),
+                    'schema_spelling': spelling,
+                    'circuit_openings': backend.breaker.openings,
+                    'modes': modes,
+                }
+                backend.close()
     report = {
         'what': 'Reasoner + OpenAIBackend against llama.cpp server (tiny random Llama)',
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         'host': {'cpus': os.cpu_count(), 'machine': platform.machine(),
                  'python': platform.python_version()},
         'versions': {p: metadata.version(p) for p in ('llama_cpp_python', 'openai')},
-        'settings': {'instant_deadline_s': settings.instant_deadline,
-                     'thinking_deadline_s': settings.thinking_deadline,
-                     'candidates': settings.candidates, 'warm_up': WARM_UP,
-                     'schema_spelling': spelling, 'tool_rounds_thinking': backend.tool_rounds},
+        'backend': {'tool_rounds_thinking': 2, 'tool_choice': 'auto', 'max_tokens': 512,
+                    'timeout_s': 10.0, 'retries': 1, 'circuit_failures': 3},
+        'warm_up': WARM_UP,
         'model_build_s': round(built, 1),
-        'modes': results,
+        'runs': runs,
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + '\n')
-    print(
-        '| mode | n | median ms | p95 ms | tokens/proposal (median) | calls | valid | fallbacks |'
-    )
-    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
-    for mode, row in results.items():
-        print(f'| {mode} | {row["n"]} | {row["latency_median_ms"]} | {row["latency_p95_ms"]} | '
-              f'{row["tokens_per_proposal"]["total_median"]} | '
-              f'{row["model_calls_per_proposal_median"]} | {row["valid_share"]:.0%} | '
-              f'{row["fallbacks"]} |')  # fmt: skip
+    print('| deadlines | mode | n | median ms | p95 ms | tokens/proposal (median) | calls | '
+          'valid | fallbacks |')  # fmt: skip
+    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    for run, result in runs.items():
+        for mode, row in result['modes'].items():
+            print(f'| {run} | {mode} | {row["n"]} | {row["latency_median_ms"]} | '
+                  f'{row["latency_p95_ms"]} | {row["tokens_per_proposal"]["total_median"]} | '
+                  f'{row["model_calls_per_proposal_median"]} | {row["valid_share"]:.0%} | '
+                  f'{row["fallbacks"]} |')  # fmt: skip
     print(f'wrote {args.out}')
     return 0
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from builtin_interfaces.msg import Duration
 from nav_msgs.msg import Odometry
+from rclpy import logging as rclpy_logging
 from rclpy.action.client import ActionClient
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -75,6 +76,7 @@ from muse_supervisor.sim.rollout import Prediction, Situation
 from muse_supervisor.sim.world import WorldError, load_world
 from muse_supervisor.srv import GetIncidentContext, UpdateIncident
 
+_LOG = rclpy_logging.get_logger('reasoner')
 _RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _LATCHED = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
@@ -531,7 +533,13 @@ def _model_backend(config: ReasonerConfig) -> Any:
         raise ConfigError('backend openai needs openai_base_url (e.g. http://host:8000/v1)')
     from muse_supervisor.reasoner.backends.fleet import OpenAIBackend
 
-    return OpenAIBackend(config.openai_base_url, config.openai_model)
+    fleet = OpenAIBackend(config.openai_base_url, config.openai_model)
+    try:  # the model name and JSON-schema spelling, learned once; a server down now is no
+        # reason to refuse configure: its passes fall back to the SOPs until it answers
+        fleet.prepare(timeout=5.0)
+    except Exception as error:
+        _LOG.warning(f'openai backend at {config.openai_base_url} not ready: {error}')
+    return fleet
 
 
 def main(args: list[str] | None = None) -> int:

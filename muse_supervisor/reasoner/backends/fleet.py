@@ -27,12 +27,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -46,14 +47,26 @@ from muse_supervisor.reasoner.tools import ToolBox, ToolError
 API_KEY_ENV = 'MUSE_OPENAI_API_KEY'
 SPELLINGS = ('auto', 'json_schema', 'json_object')
 MIN_CALL = 0.005  # s: with less time than this left, no call is started
-SLACK = 0.05  # s: how long past the deadline Thinking waits for its parallel calls
-MAX_TOOL_RESULT = 2000  # characters of one tool result shown to the model
+SLACK = 0.005  # s: how long past their deadline Thinking waits for its parallel calls
+RESERVE = 0.015  # s: of a pass's deadline, kept for the reasoner's work after the model
 TOOL_TOKENS = 256  # completion tokens of a tool round: a call's arguments, not a plan
 RETRY_STATUS = frozenset({408, 409, 429})  # besides every 5xx: worth another try
 # What servers answer a response_format they do not spell: llama.cpp's server gives 500.
 SPELLING_STATUS = frozenset({400, 422, 500, 501})
-_CONTROL = re.compile('[\x00-\x1f\x7f\ud800-\udfff]')
+# What the gate refuses in a text argument (control, format and line/paragraph separators),
+# and lone surrogates, which no UTF-8 message carries.
+_UNPRINTABLE = frozenset({'Cc', 'Cf', 'Zl', 'Zp', 'Cs'})
 _T = TypeVar('_T')
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What the plan requests of one pass share."""
+
+    moment: Moment
+    deadline: float  # the pass's, less the reserve
+    messages: list[dict[str, Any]]
+    schema: dict[str, Any]
 
 
 class BackendUnavailableError(RuntimeError):
@@ -130,8 +143,9 @@ class OpenAIBackend:
     ``timeout``: seconds per call, and never more than the deadline leaves. ``retries``: further
     attempts after a transient failure, ``backoff`` s, doubling; the client's own retries are
     off, because llama.cpp's server answers a bad request with 500, which it would retry.
-    ``circuit_failures`` consecutive failures (timeout, connection error, 5xx, unparsable
-    answer) open the circuit for ``circuit_reset`` s, measured on ``clock``.
+    ``circuit_failures`` consecutive failures (a call's full ``timeout``, a connection error,
+    5xx, an unparsable answer) open the circuit for ``circuit_reset`` s, measured on ``clock``;
+    a call that the pass's deadline cut short is not counted (see :meth:`_call`).
 
     ``schema_spelling``: OpenAI spells schema-constrained output
     ``{"type": "json_schema", "json_schema": {...}}``; llama.cpp's server needs
@@ -141,8 +155,15 @@ class OpenAIBackend:
 
     ``tool_rounds`` (Thinking) and ``instant_tool_rounds`` (Instant: 0, one call): rounds in
     which the model may call tools before the plan request. ``tool_choice``: ``auto``, ``none``,
-    or a tool's name, forced in the first round (servers such as llama.cpp's ignore ``auto``
-    unless started with a function-calling chat format, but honour a forced choice).
+    ``required``, or a tool's name, forced in the first round (an unknown name: ``auto``;
+    servers such as llama.cpp's ignore ``auto`` unless started with a function-calling chat
+    format, but honour a forced choice). A tool's result is shown to the model in at most
+    about ``tool_result_chars`` characters: the prompt, the results and ``max_tokens`` must
+    fit the served model's context.
+
+    ``reserve``: seconds of each pass's deadline that the model's calls leave to the
+    reasoner (the SOP fallback, ranking, the summary), so that a pass whose call is cut by the
+    deadline still ends in time.
 
     ``send_images``: show the newest ``max_images`` key frames as JPEG data URLs of at most
     ``image_side`` pixels a side and ``image_bytes`` characters. Only for an endpoint that serves a
@@ -166,6 +187,7 @@ class OpenAIBackend:
         tool_rounds: int = 2,
         instant_tool_rounds: int = 0,
         tool_choice: str = 'auto',
+        tool_result_chars: int = 2000,
         circuit_failures: int = 3,
         circuit_reset: float = 30.0,
         schema_spelling: str = 'auto',
@@ -175,6 +197,7 @@ class OpenAIBackend:
         image_bytes: int = 150_000,
         metrics_size: int = 1000,
         workers: int = 16,
+        reserve: float = RESERVE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not base_url:
@@ -183,16 +206,19 @@ class OpenAIBackend:
             raise ValueError(f'schema_spelling {schema_spelling!r}: expected one of {SPELLINGS}')
         if not timeout > 0 or retries < 0 or backoff < 0 or max_tokens < 1:
             raise ValueError('timeout must be positive, retries, backoff and max_tokens not')
-        if tool_rounds < 0 or instant_tool_rounds < 0 or max_images < 0 or workers < 1:
-            raise ValueError('tool rounds and max_images must not be negative, workers >= 1')
+        if tool_rounds < 0 or instant_tool_rounds < 0 or max_images < 0 or reserve < 0:
+            raise ValueError('tool rounds, max_images and reserve must not be negative')
+        if workers < 1:
+            raise ValueError(f'workers must be at least 1, got {workers}')
         self.base_url, self.model = base_url, model
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.max_tokens, self.temperature, self.seed = max_tokens, temperature, seed
         self.tool_rounds, self.instant_tool_rounds = tool_rounds, instant_tool_rounds
-        self.tool_choice = tool_choice
+        self.tool_choice, self.tool_result_chars = tool_choice, tool_result_chars
         self.schema_spelling = schema_spelling
         self.send_images, self.max_images = send_images, max_images
         self.image_side, self.image_bytes = image_side, image_bytes
+        self.reserve = reserve
         self.breaker = CircuitBreaker(circuit_failures, circuit_reset, clock)
         self.metrics: deque[CallMetrics] = deque(maxlen=metrics_size)
         self.spelling: str | None = None if schema_spelling == 'auto' else schema_spelling
@@ -203,6 +229,29 @@ class OpenAIBackend:
             base_url=base_url, api_key=key, timeout=timeout, max_retries=0
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix='openai')
+
+    def prepare(self, timeout: float | None = None) -> str:
+        """Before the first incident: the model's name, the spelling, a first small request.
+
+        Why: a server's first request is its slowest (a cold server, the schema compiled into
+        a grammar), ``auto`` spends a refused request on finding the spelling, and an Instant
+        pass of 0.1 s has time for neither. Returns the spelling; raises when the server
+        cannot be reached (which the circuit counts).
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        schema = model.plan_schema([])
+        params: dict[str, Any] = {
+            'messages': [{'role': 'system', 'content': model.SYSTEM},
+                         {'role': 'user', 'content': 'A first request: answer any plan.'}],
+            'max_tokens': 8, 'temperature': 0.0, 'seed': self.seed,
+        }  # fmt: skip
+        with self._spelling_lock:
+            if self.spelling is None:
+                self._probe_spelling(params, schema, deadline, lambda completion: completion)
+                return str(self.spelling)  # set by the probe when it returns
+        spelling = self.spelling
+        self._call(params | _response_format(spelling, schema), deadline, lambda c: c)
+        return spelling
 
     def close(self) -> None:
         """Release the connections and the worker threads (calls in flight run out)."""
@@ -215,9 +264,11 @@ class OpenAIBackend:
         """See :class:`~muse_supervisor.reasoner.core.Backend`.
 
         Raises (so that the reasoner falls back to the SOPs) when the circuit is open, no time
-        is left, or no call gave a readable plan.
+        is left, or no call gave a readable plan. The model's calls end ``reserve`` s before
+        the pass's deadline, which leaves the reasoner the time to fall back and rank.
         """
-        self._admit(moment.deadline)
+        deadline = moment.deadline - self.reserve
+        self._admit(deadline)
         try:
             procedures = tools.call('sop', {})
         except ToolError:
@@ -228,12 +279,13 @@ class OpenAIBackend:
         ]
         rounds = self.tool_rounds if moment.mode == 'thinking' else self.instant_tool_rounds
         if rounds and self.tool_choice != 'none' and tools.tools:
-            self._tool_rounds(messages, moment, tools, rounds)
-        schema = model.plan_schema(sorted(moment.ground.known_waypoints))
+            self._tool_rounds(messages, deadline, tools, rounds)
+        schema = model.moment_schema(moment)  # the gate's places and limits; no motion if held
+        job = _Pass(moment, deadline, messages, schema)
         if moment.mode == 'thinking' and moment.candidates > 1:
-            results = self._parallel(messages, schema, moment)
+            results = self._parallel(job)
         else:
-            results = [self._sample(messages, schema, moment, 0, 0.0)]
+            results = [self._sample(job, 0, 0.0)]
         found = [r for r in results if isinstance(r, Candidate)]
         if not found:
             errors = '; '.join(dict.fromkeys(f'{type(r).__name__}: {r}' for r in results))
@@ -249,49 +301,33 @@ class OpenAIBackend:
         if deadline - time.monotonic() < MIN_CALL:
             raise BackendUnavailableError('deadline reached: no time left for a model call')
 
-    def _parallel(
-        self, messages: list[dict[str, Any]], schema: dict[str, Any], moment: Moment
-    ) -> list[Candidate | Exception]:
+    def _parallel(self, job: _Pass) -> list[Candidate | Exception]:
         """The k plan requests at once; what has not answered by the deadline is not awaited."""
         futures: list[Future[Candidate | Exception]] = [
-            self._pool.submit(self._sample, messages, schema, moment, i, self.temperature)
-            for i in range(moment.candidates)
+            self._pool.submit(self._sample, job, i, self.temperature)
+            for i in range(job.moment.candidates)
         ]
-        wait(futures, timeout=max(0.0, moment.deadline - time.monotonic()) + SLACK)
+        wait(futures, timeout=max(0.0, job.deadline - time.monotonic()) + SLACK)
         return [
             f.result() if f.done() else TimeoutError('no answer by the deadline') for f in futures
         ]
 
-    def _sample(
-        self,
-        messages: list[dict[str, Any]],
-        schema: dict[str, Any],
-        moment: Moment,
-        index: int,
-        temperature: float,
-    ) -> Candidate | Exception:
+    def _sample(self, job: _Pass, index: int, temperature: float) -> Candidate | Exception:
         """One plan request's candidate, or why there is none (the other samples go on)."""
         try:
-            return self._plan(messages, schema, moment, index, temperature)
+            return self._plan(job, index, temperature)
         except Exception as error:
             return error
 
-    def _plan(
-        self,
-        messages: list[dict[str, Any]],
-        schema: dict[str, Any],
-        moment: Moment,
-        index: int,
-        temperature: float,
-    ) -> Candidate:
+    def _plan(self, job: _Pass, index: int, temperature: float) -> Candidate:
         """One schema-constrained plan request, read into a candidate."""
         params: dict[str, Any] = {
-            'messages': messages,
+            'messages': job.messages,
             'max_tokens': self.max_tokens,
             'temperature': temperature,
             'seed': self.seed + index,
         }
-        generator = f'openai/{moment.mode}'
+        moment, generator = job.moment, f'openai/{job.moment.mode}'
 
         def read(completion: Any) -> Candidate:
             answer = read_answer(completion.choices[0].message.content or '')
@@ -300,17 +336,22 @@ class OpenAIBackend:
         if self.spelling is None:
             with self._spelling_lock:  # one pass finds the spelling; parallel ones wait for it
                 if self.spelling is None:
-                    return self._probe_spelling(params, schema, moment.deadline, read)
-        return self._call(params | _response_format(self.spelling, schema), moment.deadline, read)
+                    return self._probe_spelling(params, job.schema, job.deadline, read)
+        spelled = params | _response_format(self.spelling, job.schema)
+        return self._call(spelled, job.deadline, read)
 
     def _probe_spelling(
         self,
         params: dict[str, Any],
         schema: dict[str, Any],
         deadline: float,
-        read: Callable[[Any], Candidate],
-    ) -> Candidate:
-        """``auto``: the OpenAI spelling, then llama.cpp's; remember the one that worked."""
+        read: Callable[[Any], _T],
+    ) -> _T:
+        """``auto``: the OpenAI spelling, then llama.cpp's; remember the one the server took.
+
+        A server that refuses ``json_schema`` and then answers ``json_object`` with anything
+        but another refusal (a plan, an unreadable answer, a timeout) speaks ``json_object``.
+        """
         try:
             found = self._call(
                 params | _response_format('json_schema', schema), deadline, read, probing=True
@@ -318,28 +359,35 @@ class OpenAIBackend:
         except openai.APIStatusError as error:
             if error.status_code not in SPELLING_STATUS:
                 raise
+        except ModelAnswerError:
+            self.spelling = 'json_schema'  # taken, though this answer was no plan
+            raise
         else:
             self.spelling = 'json_schema'
             return found
-        found = self._call(params | _response_format('json_object', schema), deadline, read)
+        try:
+            found = self._call(params | _response_format('json_object', schema), deadline, read)
+        except openai.APIStatusError:
+            raise  # refused both ways: a broken server rather than a spelling; decided later
+        except Exception:
+            self.spelling = 'json_object'
+            raise
         self.spelling = 'json_object'
         return found
 
     # Tools -----------------------------------------------------------------------------------
 
     def _tool_rounds(
-        self, messages: list[dict[str, Any]], moment: Moment, tools: ToolBox, rounds: int
+        self, messages: list[dict[str, Any]], deadline: float, tools: ToolBox, rounds: int
     ) -> None:
         """Let the model call tools, through the ToolBox, before it is asked for the plan."""
         specs = [{'type': 'function', 'function': t.spec()} for t in tools.tools.values()]
         for round_ in range(rounds):
-            if moment.deadline - time.monotonic() < MIN_CALL:
+            if deadline - time.monotonic() < MIN_CALL:
                 return
-            choice: Any = 'auto'
-            if round_ == 0 and self.tool_choice not in ('auto', 'required'):
+            choice: Any = 'required' if self.tool_choice == 'required' else 'auto'
+            if round_ == 0 and self.tool_choice in tools.tools:  # a forced first call
                 choice = {'type': 'function', 'function': {'name': self.tool_choice}}
-            elif self.tool_choice == 'required':
-                choice = 'required'
             params = {
                 'messages': messages,
                 'tools': specs,
@@ -349,7 +397,7 @@ class OpenAIBackend:
                 'seed': self.seed,
             }
             try:
-                reply = self._call(params, moment.deadline, lambda c: c.choices[0].message)
+                reply = self._call(params, deadline, lambda c: c.choices[0].message)
             except (openai.APIStatusError, ModelAnswerError):
                 return  # tools refused or garbled this time: the plan request still may work
             calls = [c for c in reply.tool_calls or () if getattr(c, 'function', None)]
@@ -361,9 +409,9 @@ class OpenAIBackend:
                     'name': c.function.name, 'arguments': c.function.arguments}} for c in calls],
             })  # fmt: skip
             for call in calls:
-                messages.append({'role': 'tool', 'tool_call_id': call.id,
-                                 'content': _run_tool(tools, call.function.name,
-                                                      call.function.arguments)})  # fmt: skip
+                result = _run_tool(tools, call.function.name, call.function.arguments,
+                                   self.tool_result_chars)  # fmt: skip
+                messages.append({'role': 'tool', 'tool_call_id': call.id, 'content': result})
 
     # Calls -----------------------------------------------------------------------------------
 
@@ -376,6 +424,9 @@ class OpenAIBackend:
     ) -> _T:
         """One chat completion, retried while it can help, recorded, and read.
 
+        A call cut short by the deadline (less time left than ``timeout``) that times out is
+        no failure of the server: a healthy server slower than an Instant pass's 0.1 s would
+        otherwise open the circuit, and Thinking, which has time for it, would lose it too.
         ``probing``: a status error is the server refusing a spelling, not a failure of the
         server: neither retried nor reported to the breaker.
         """
@@ -393,7 +444,8 @@ class OpenAIBackend:
                 transient = _transient(error)
                 if probing and isinstance(error, openai.APIStatusError):
                     raise
-                if transient:
+                cut = isinstance(error, openai.APITimeoutError) and left < self.timeout
+                if transient and not cut:
                     self.breaker.record(False)
                 pause = self.backoff * 2**attempt
                 if not transient or attempt >= self.retries:
@@ -453,13 +505,15 @@ class OpenAIBackend:
 
 
 def read_answer(text: str) -> Any:
-    """A server's JSON answer, parsed, with control characters in its strings made spaces.
+    """A server's JSON answer, parsed, with unprintable characters in its strings made spaces.
 
     Why not plain ``json.loads``: constrained decoders let raw control characters into JSON
     strings (seen with llama.cpp's grammar, whose byte-fallback tokens slip past its string
     rule, and with xgrammar), which strict JSON refuses although the structure is the schema's.
-    They are never wanted in a plan (an operator message with a terminal escape in it), so they
-    become spaces, as do lone surrogates, which no UTF-8 message can carry.
+    They are never wanted in a plan (an operator message with a terminal escape or a bidi
+    override in it) and the gate refuses them, so they become spaces, as do lone surrogates,
+    which no UTF-8 message can carry. Nothing else is changed: a number out of range stays
+    out of range, for the validator to refuse.
     """
     try:
         value = json.loads(text, strict=False)
@@ -470,7 +524,9 @@ def read_answer(text: str) -> Any:
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return _CONTROL.sub(' ', value)
+        if value.isprintable():  # the common case: nothing to replace
+            return value
+        return ''.join(' ' if unicodedata.category(c) in _UNPRINTABLE else c for c in value)
     if isinstance(value, list):
         return [_clean(item) for item in value]
     if isinstance(value, dict):
@@ -498,7 +554,7 @@ def _transient(error: openai.APIError) -> bool:
     return False
 
 
-def _run_tool(tools: ToolBox, name: str, arguments: str) -> str:
+def _run_tool(tools: ToolBox, name: str, arguments: str, limit: int) -> str:
     """A model's tool call, run through the ToolBox; the result (or refusal) as JSON text."""
     try:
         parsed = json.loads(arguments or '{}')
@@ -510,7 +566,7 @@ def _run_tool(tools: ToolBox, name: str, arguments: str) -> str:
         value = tools.call(name, parsed)
     except ToolError as error:
         return json.dumps({'error': f'refused: {error}'})
-    return _bounded(value, MAX_TOOL_RESULT)
+    return _bounded(value, limit)
 
 
 def _bounded(value: Any, limit: int) -> str:
