@@ -332,7 +332,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         except ValueError as error:
             self.get_logger().warning(f'incident {msg.id!r} not understood: {error}')
             return
-        if self._worker is not None and self._watch.wants(update):
+        if self._worker is not None and self._watch.wants(update, time.monotonic()):
             self._queue.put(update)
 
     def _on_open(self, msg: IncidentList) -> None:
@@ -388,6 +388,9 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
             bundle, robot, mode, ask_operator=self._watch.must_ask(update)
         )
         self._publish(proposal)
+        doubtful = bool(proposal.plans) and proposal.plans[0].candidate.generator == 'sop/operator'
+        self._watch.proposed(update.id, doubtful and not self._watch.must_ask(update),
+                             time.monotonic())  # fmt: skip
         best = proposal.plans[0].candidate.sop_id
         reason = f'{len(proposal.plans)} plan(s), best {best}'
         self._step(update.id, UpdateIncident.Request.ACTION_PROPOSE, 'reasoner', reason)

@@ -103,17 +103,34 @@ class IncidentUpdate:
 
 @dataclass
 class IncidentWatch:
-    """Which incident updates call for (new) reasoning; one entry per open incident."""
+    """Which incident updates call for (new) reasoning; one entry per open incident.
+
+    A proposal that asked a person because the reading was doubtful is looked at again when
+    the incident's next update comes, at most every ``recheck`` seconds, until the reading is
+    sure: evidence arrives over time (a battery reading after the battery's diagnostic), and a
+    robot that was unsure should not stay unsure once it knows.
+    """
 
     max_attempts: int = 3
+    recheck: float = 2.0
     _seen: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    _doubtful: dict[str, float] = field(default_factory=dict)  # incident -> when last reasoned
 
-    def wants(self, update: IncidentUpdate) -> bool:
+    def wants(self, update: IncidentUpdate, now: float = 0.0) -> bool:
         """Whether this update should be reasoned about (and remember that it was seen)."""
         if update.state in (IncidentState.RESOLVED, IncidentState.DISMISSED):
             self._seen.pop(update.id, None)
+            self._doubtful.pop(update.id, None)
             return False
-        if update.stale or update.state not in _OPEN_STATES:
+        if update.stale:
+            return False
+        since = self._doubtful.get(update.id)
+        if update.state is IncidentState.PROPOSED and since is not None:
+            if now - since < self.recheck:
+                return False
+            self._doubtful[update.id] = now
+            return True
+        if update.state not in _OPEN_STATES:
             return False
         key = (update.kind, tuple(sorted(update.other_kinds)), update.severity, update.state,
                update.attempts)  # fmt: skip
@@ -121,6 +138,13 @@ class IncidentWatch:
             return False
         self._seen[update.id] = key
         return True
+
+    def proposed(self, incident_id: str, doubtful: bool, now: float) -> None:
+        """Record a proposal; ``doubtful``: it asked a person because the reading was unsure."""
+        if doubtful:
+            self._doubtful[incident_id] = now
+        else:
+            self._doubtful.pop(incident_id, None)
 
     def must_ask(self, update: IncidentUpdate) -> bool:
         """Whether the recoveries are used up: a person decides what happens next."""

@@ -96,3 +96,16 @@ def test_an_incident_is_reasoned_about_when_it_changes_and_never_when_stale_or_c
     assert watch.must_ask(replace(failed, attempts=2))
     assert not watch.wants(replace(update, state=IncidentState.RESOLVED))
     assert watch.wants(update)  # forgotten once closed: a reopened id is new
+
+
+def test_a_doubtful_proposal_is_looked_at_again_as_its_incident_updates() -> None:
+    watch = IncidentWatch(recheck=2.0)
+    update = IncidentUpdate('i', IncidentKind.LOW_BATTERY, (), Severity.WARNING,
+                            IncidentState.OPEN, 0, False)  # fmt: skip
+    assert watch.wants(update, now=0.0)
+    watch.proposed('i', doubtful=True, now=0.0)
+    proposed = replace(update, state=IncidentState.PROPOSED)
+    assert not watch.wants(proposed, now=1.0)  # not more often than every recheck seconds
+    assert watch.wants(proposed, now=2.5)
+    watch.proposed('i', doubtful=False, now=2.5)  # sure now: no more rechecks
+    assert not watch.wants(proposed, now=10.0)
