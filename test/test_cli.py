@@ -111,12 +111,16 @@ def test_killing_up_takes_every_node_with_it() -> None:
 
 
 def test_a_second_up_under_the_same_names_is_refused() -> None:
-    first, pids, _ = _start_up('cli_dup', 'reasoner')
+    # sim_world, not the reasoner: the reasoner takes seconds to load its model, and what is
+    # tested here is the CLI's check, not a node's start-up.
+    first, pids, _ = _start_up('cli_dup', 'sim_world')
     try:
-        second = _run('up', '--namespace', 'cli_dup', '--only', 'reasoner', '--only', 'sim_world')
+        second = _run(
+            'up', '--namespace', 'cli_dup', '--only', 'sim_world', '--only', 'hmi_bridge'
+        )
         assert second.returncode == 2, second.stdout + second.stderr
-        assert f'/cli_dup/reasoner: pid {pids[0]}' in second.stderr
-        assert 'stop them first' in second.stderr and '/cli_dup/sim_world' not in second.stderr
+        assert f'/cli_dup/sim_world: pid {pids[0]}' in second.stderr
+        assert 'stop them first' in second.stderr and '/cli_dup/hmi_bridge' not in second.stderr
         assert first.poll() is None and _alive(pids[0])  # the first stack is untouched
     finally:
         first.send_signal(signal.SIGINT)
