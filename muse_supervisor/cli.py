@@ -112,8 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         '--startup-timeout',
         type=_positive_seconds,
-        default=30.0,
-        help='seconds to wait for every node to become active (default 30)',
+        default=90.0,
+        help='seconds to wait for every node to become active (default 90: the reasoner loads '
+        'its embedding model first)',
     )
     _teleop_parser(commands)
     _replay_parser(commands)
