@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any, Protocol
 
 import numpy as np
@@ -386,7 +387,7 @@ class Reasoner:
                 records = tools.call('maintenance_log', {'device': device, 'limit': 10})
             except ToolError:
                 records = []
-            recent = [r for r in records if _days_ago(r['date'], moment) <= RECURRING_WINDOW_DAYS]
+            recent = [r for r in records if _days_ago(r['date']) <= RECURRING_WINDOW_DAYS]
             moment.facts['recurring_fault'] = len(recent) >= 1
         else:
             moment.facts['recurring_fault'] = False
@@ -770,9 +771,7 @@ def _agreement(ranked: Sequence[RankedPlan]) -> tuple[float, tuple[str, ...]]:
     return first.count(first[0]) / len(first), others
 
 
-def _days_ago(iso: str, moment: Moment) -> float:
-    from datetime import date
-
+def _days_ago(iso: str) -> float:
     try:
         day = date.fromisoformat(iso)
     except ValueError:
