@@ -394,7 +394,11 @@ class Robot:
         goal = wait_for(sent.done, what='goal response') and sent.result()
         assert goal.accepted
         if cancel_when is not None:
-            wait_for(cancel_when, what='the moment to cancel')
+            try:
+                wait_for(cancel_when, what='the moment to cancel')
+            except TimeoutError as error:
+                texts = [f.status_text for f in run.feedback]
+                raise TimeoutError(f'{error}; feedback so far: {texts[-5:]}') from None
             run.canceled_at = time.monotonic()
             wait_for(goal.cancel_goal_async().done, what='cancel response')
         result = goal.get_result_async()

@@ -88,7 +88,11 @@ class FakeNav2:
         )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
+        # Discovery on a loaded machine can take seconds: a goal sent before the stand-in hears
+        # the robot's odometry would see it stand still (CI, stop 13).
         wait_for(lambda: 'READY' in self.lines, what='fake Nav2 server up')
+        wait_for(lambda: 'ODOM' in self.lines, what='fake Nav2 hearing odom')
+        wait_for(lambda: 'SUBSCRIBED' in self.lines, what='the gate listening to fake Nav2')
 
     def _read(self) -> None:
         assert self.process.stdout is not None

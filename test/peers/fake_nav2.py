@@ -6,7 +6,9 @@
 twist_mux input) toward the goal, using ``odom``, with ``distance_remaining`` feedback, until
 within 0.08 m: succeed. ``abort``: drive for 0.5 s, then abort with error code 104.
 Prints ``GOAL x y yaw frame`` on each goal and ``CANCELED`` on a cancel. Needs the nav2_msgs
-stand-in (test/nav2_msgs_stand_in) on the path. Prints READY once the server is up.
+stand-in (test/nav2_msgs_stand_in) on the path. Prints READY once the server is up and ``ODOM``
+on the first odometry (until then it has no pose to drive from), ``SUBSCRIBED`` once the gate
+listens on ``cmd_vel_nav``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main(argv: list[str]) -> None:
     def on_odom(msg: Odometry) -> None:
         q = msg.pose.pose.orientation
         with lock:
+            if math.isnan(pose[0]):
+                print('ODOM', flush=True)
             pose[:] = [
                 msg.pose.pose.position.x,
                 msg.pose.pose.position.y,
@@ -94,6 +98,14 @@ def main(argv: list[str]) -> None:
         cancel_callback=lambda goal_handle: CancelResponse.ACCEPT,
         callback_group=group,
     )
+    timers: list[Any] = []
+
+    def report_subscribed() -> None:
+        if cmd.get_subscription_count() > 0:
+            print('SUBSCRIBED', flush=True)
+            timers[0].cancel()
+
+    timers.append(node.create_timer(0.05, report_subscribed))
     print('READY', flush=True)
     spin_until_stopped(node, MultiThreadedExecutor(num_threads=4))
 
