@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from muse_supervisor import cli_reasoner
+from muse_supervisor import cli_hmi, cli_reasoner
 from muse_supervisor.stack import PACKAGE, STACK, NodeLaunch, StackError, fleet_plan
 from muse_supervisor.stack.duplicates import clash_message, clashes, is_newcomer
 from muse_supervisor.stack.launcher import NodeProcess, StackProcesses, find_executable, start
@@ -119,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     _teleop_parser(commands)
     _replay_parser(commands)
     cli_reasoner.add_parsers(commands)
+    cli_hmi.add_parsers(commands)
     return parser
 
 
@@ -206,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _teleop(args)
         if args.command == 'replay':
             return _replay(args)
+        if args.command == 'hmi-account':
+            return cli_hmi.run(args)
         if args.command in ('propose', 'eval'):
             return cli_reasoner.run(args, args.config_dir or default_config_dir())
         config_dir = args.config_dir or default_config_dir()
@@ -233,18 +236,17 @@ def _banner(plan: list[NodeLaunch]) -> str:
     robots = sorted({node.namespace for node in plan})
     if len(names) == len(STACK):
         what = (
-            'the safety gate, perception, the reasoner, the plan simulator, the simulated robot, '
-            'and a skeleton (lifecycle and parameters only) of the HMI'
+            'the safety gate, perception, the reasoner, the plan simulator, the simulated robot '
+            'and the operator HMI'
         )
     else:
         what = ', '.join(names)
     return (
         f'muse-supervisor: starting {_nodes(len(plan))} ({what}) for '
         f'{len(robots)} robot namespace(s): {", ".join(robots)}\n'
-        "note: the end-to-end demo (incident -> plans -> an operator's approval -> gated "
-        'execution) needs the operator HMI, which does not exist yet: plans that need an approval '
-        "wait; the reasoner's heartbeat lets the gate forward commands, and plans run alone only "
-        "where the reasoner's auto_approve policy allows (none does by default)"
+        'note: plans that need an approval wait for an operator in the web HMI (hmi_bridge logs '
+        "its address); plans run alone only where the reasoner's auto_approve policy allows "
+        '(none does by default)'
     )
 
 

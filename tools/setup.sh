@@ -131,6 +131,21 @@ if [ "$dev" = 1 ]; then
   fi
 fi
 
+# 2c. Dev only: a real browser for the web HMI's tests (test/test_hmi_browser_ros.py): Debian's
+# chromium, which Playwright drives (it never downloads a browser of its own). About 25 s and
+# 500 MB the first time; needs root or sudo for apt.
+if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium for the browser tests (apt; log: $venv/apt-chromium.log)"
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo -n)
+  { "${sudo_cmd[@]}" apt-get install -y --no-install-recommends chromium ||
+    { "${sudo_cmd[@]}" apt-get update && "${sudo_cmd[@]}" apt-get install -y --no-install-recommends chromium; }
+  } >"$venv/apt-chromium.log" 2>&1 || {
+    tail -20 "$venv/apt-chromium.log" >&2
+    echo "setup: installing chromium failed; install Debian's chromium package (apt-get install chromium) and run again" >&2
+    exit 1; }
+fi
+
 # 3. Interfaces and package: CMake configure (first time), incremental build, install into the venv.
 export AMENT_PREFIX_PATH=$venv CMAKE_PREFIX_PATH=$venv PATH=$venv/bin:$PATH
 mkdir -p "$build"

@@ -81,6 +81,7 @@ class IncidentAction(enum.IntEnum):
     EXECUTION_SUCCEEDED = 5
     EXECUTION_FAILED = 6
     DISMISS = 7
+    ASSIGN = 8
 
 
 class IllegalTransitionError(ValueError):

@@ -196,15 +196,25 @@ class InputThread:
             self._on_error(error)
 
 
+def wait_for_future(future: Any, end: float) -> Any:
+    """The future's result, or ``None`` if it is not done by ``end`` (monotonic).
+
+    For threads other than the executor's (a worker, a web server's), which wait on a service
+    or action future while the executor completes it.
+    """
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    if not done.wait(max(0.0, end - time.monotonic())):
+        return None
+    return future.result()
+
+
 class SupervisorNode(LifecycleNode, Generic[ConfigT]):
     """A lifecycle node whose parameters are the fields of a frozen configuration dataclass.
 
     ``parameters`` is the dataclass declared as ROS parameters; :meth:`load_config` turns the
     values into the node's configuration (by default, that dataclass itself).
     """
-
-    # For a skeleton node: what is still to be built, said once when it activates.
-    still_to_come = ''
 
     def __init__(self, node_name: str, parameters: type[Any], **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -264,11 +274,9 @@ class SupervisorNode(LifecycleNode, Generic[ConfigT]):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start work; a skeleton says what it does not do yet."""
+        """Start work (a node starts its timers and threads, then calls this)."""
         self._lifecycle_state = 'active'
         self._reminder.cancel()
-        if self.still_to_come:
-            self.get_logger().info(f'active (skeleton; still to come: {self.still_to_come})')
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

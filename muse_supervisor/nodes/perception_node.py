@@ -47,6 +47,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +57,28 @@ from rcl_interfaces.msg import Log
 from rclpy.clock import Clock
 from rclpy.clock_type import ClockType
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState, CompressedImage, Image
 from std_msgs.msg import Bool, String
 
 from muse_supervisor.domain import Severity
 from muse_supervisor.domain.evidence import EvidenceSource, Observation
 from muse_supervisor.domain.incidents import IncidentAction, IncidentSnapshot, MissionStatus
-from muse_supervisor.msg import Alarm, Incident, IncidentList, MissionState
+from muse_supervisor.msg import (
+    Alarm,
+    ExecutionOutcome,
+    Incident,
+    IncidentList,
+    MissionState,
+    OperatorAction,
+    OperatorDecision,
+    RecoveryProposal,
+)
 from muse_supervisor.nodes.conversions import seconds
 from muse_supervisor.nodes.incident_messages import incident_list_msg, incident_msg
 from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import Entities, InputThread, SupervisorNode, run
+from muse_supervisor.nodes.qos import LATCHED, PROPOSALS
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception import alarms
 from muse_supervisor.perception.analysis_process import AnalysisProcess, AnalyzerChoice, FrameRef
@@ -80,9 +91,6 @@ from muse_supervisor.perception.vision import PERSON_DETECTED
 from muse_supervisor.recording import IncidentRecorder, RecorderError
 from muse_supervisor.srv import GetIncidentContext, UpdateIncident
 
-_LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 _RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 STREAM_LOST = 'image.stream_lost'
 
@@ -274,9 +282,9 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
     def _create_entities(self, config: PerceptionConfig) -> None:
         publisher, subscribe = self.entities.publisher, self.entities.subscription
         self._incident_pub = publisher(Incident, 'incidents', _RELIABLE)
-        self._open_pub = publisher(IncidentList, 'incidents/open', _LATCHED)
+        self._open_pub = publisher(IncidentList, 'incidents/open', LATCHED)
         self._person_pub = (
-            publisher(Bool, 'person_in_zone', _LATCHED) if config.publish_person_in_zone else None
+            publisher(Bool, 'person_in_zone', LATCHED) if config.publish_person_in_zone else None
         )
         # The camera on a node and thread of its own (InputThread): a frame's dispatch never
         # waits on the dozen other entities of this node.
@@ -290,12 +298,21 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         subscribe(DiagnosticArray, 'diagnostics', self._on_diagnostics, _RELIABLE)
         subscribe(Log, '/rosout', self._on_log, _RELIABLE)
         subscribe(String, 'vda5050/state', self._on_vda_state, _RELIABLE)
-        subscribe(MissionState, 'mission_state', self._on_mission, _LATCHED)
+        subscribe(MissionState, 'mission_state', self._on_mission, LATCHED)
         subscribe(Odometry, 'odom', self._on_odom, 10)
         subscribe(BatteryState, 'battery_state', self._on_battery, 10)
+        # What others decided and did about the incidents, into the same recording.
+        if self._recorder is not None:
+            for msg_type, topic, method, qos in (
+                (RecoveryProposal, 'recovery_proposals', 'record_proposal', PROPOSALS),
+                (OperatorDecision, 'operator_decisions', 'record_decision', _RELIABLE),
+                (OperatorAction, 'operator_actions', 'record_action', _RELIABLE),
+                (ExecutionOutcome, 'execution_outcomes', 'record_outcome', _RELIABLE),
+            ):  # fmt: skip
+                subscribe(msg_type, topic, partial(self._record_with, method), qos)
         self.entities.service(UpdateIncident, 'incidents/update', self._on_update)
         self.entities.service(GetIncidentContext, 'incidents/context', self._on_context)
-        for qos in (_LATCHED, 10):  # latched drivers and periodic ones alike
+        for qos in (LATCHED, 10):  # latched drivers and periodic ones alike
             subscribe(Bool, 'estop', self._on_estop, qos)
             if not config.publish_person_in_zone:
                 subscribe(Bool, 'person_in_zone', self._on_person, qos)
@@ -320,11 +337,15 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
 
     def _record(self, msg: Incident) -> None:
         """Write the update to the recording (flushed: a crash loses nothing published)."""
+        self._record_with('record_incident', msg)
+
+    def _record_with(self, method: str, msg: Any) -> None:
+        """Write ``msg`` with the recorder's ``method`` (each flushes: none recorded is lost)."""
         recorder = self._recorder  # written to outside the node's lock: fsync takes its time
         if recorder is None:
             return
         try:
-            recorder.record_incident(msg)
+            getattr(recorder, method)(msg)
         except RecorderError as error:  # a full disk (or a closed recorder) must not stop us
             self.get_logger().error(f'recording: {error}', throttle_duration_sec=10.0)
 

@@ -27,7 +27,6 @@ from nav_msgs.msg import Odometry
 from rclpy.action.client import ActionClient
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 
 from muse_supervisor.action import EvaluatePlan
@@ -38,6 +37,7 @@ from muse_supervisor.nodes.conversions import evaluation_msg, plan_from_msg, yaw
 from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run
 from muse_supervisor.nodes.nav2_navigation import navigate_to_pose_type
+from muse_supervisor.nodes.qos import LATCHED
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.safety.config import GateConfig, gate_config_from_file
 from muse_supervisor.sim.backend import BACKENDS, SimulatorBackend
@@ -46,9 +46,6 @@ from muse_supervisor.sim.rollout import Nav2Presence, Prediction, Situation, Ver
 from muse_supervisor.sim.world import World, WorldError, load_world
 
 _ODOM_WAIT = 2.0  # s a goal waits for the first odometry before it is refused
-_LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 
 
 @dataclass(frozen=True)
@@ -150,7 +147,7 @@ class PlanSimulatorNode(SupervisorNode[PlanSimulatorConfig]):
         )
         self._entities = [
             self.create_subscription(Odometry, 'odom', self._on_odom, 1),
-            self.create_subscription(GateStatus, 'gate_status', self._on_status, _LATCHED),
+            self.create_subscription(GateStatus, 'gate_status', self._on_status, LATCHED),
         ]
         self._nav2 = _Nav2Watch(self, gate)
         self._server = ActionServer(

@@ -29,6 +29,7 @@ import json
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,7 +40,7 @@ from nav_msgs.msg import Odometry
 from rclpy import logging as rclpy_logging
 from rclpy.action.client import ActionClient
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Bool, Header
 
@@ -47,7 +48,14 @@ from muse_supervisor.action import EvaluatePlan, ExecutePlan
 from muse_supervisor.domain import IncidentKind, Pose2D, Severity
 from muse_supervisor.domain.incidents import IncidentState
 from muse_supervisor.domain.plans import Plan
-from muse_supervisor.msg import Incident, IncidentList, PlanEvaluation, RecoveryProposal
+from muse_supervisor.msg import (
+    ExecutionOutcome,
+    Incident,
+    IncidentList,
+    OperatorDecision,
+    PlanEvaluation,
+    RecoveryProposal,
+)
 from muse_supervisor.nodes.conversions import (
     evaluation_msg,
     plan_msg,
@@ -56,7 +64,8 @@ from muse_supervisor.nodes.conversions import (
     yaw_of,
 )
 from muse_supervisor.nodes.installed import share_dir
-from muse_supervisor.nodes.lifecycle import SupervisorNode, run
+from muse_supervisor.nodes.lifecycle import SupervisorNode, run, wait_for_future
+from muse_supervisor.nodes.qos import LATCHED, PROPOSALS
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception.context import ContextBundle
 from muse_supervisor.reasoner.core import Proposal, Reasoner, ReasonerSettings
@@ -78,13 +87,8 @@ from muse_supervisor.srv import GetIncidentContext, UpdateIncident
 
 _LOG = rclpy_logging.get_logger('reasoner')
 _RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-_LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
-_PROPOSALS = QoSProfile(
-    depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 _LATEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+_KEEP_PROPOSED = 100
 _SERVICE_WAIT = 2.0  # s for incidents/context and incidents/update answers
 _MODES = {'instant': RecoveryProposal.MODE_INSTANT, 'thinking': RecoveryProposal.MODE_THINKING}
 
@@ -188,10 +192,10 @@ class ActionSimulator:
         goal = EvaluatePlan.Goal(
             incident_id=plans[0].incident_id, plans=[plan_msg(p) for p in plans]
         )
-        handle = _wait(self._client.send_goal_async(goal), end)
+        handle = wait_for_future(self._client.send_goal_async(goal), end)
         if handle is None or not handle.accepted:
             return [None] * len(plans)
-        response = _wait(handle.get_result_async(), end)
+        response = wait_for_future(handle.get_result_async(), end)
         if response is None:
             handle.cancel_goal_async()
             return [None] * len(plans)
@@ -201,15 +205,6 @@ class ActionSimulator:
             else None
             for p in plans
         ]  # fmt: skip
-
-
-def _wait(future: Any, end: float) -> Any:
-    """The future's result, or ``None`` if it is not done by ``end`` (monotonic)."""
-    done = threading.Event()
-    future.add_done_callback(lambda _: done.set())
-    if not done.wait(max(0.0, end - time.monotonic())):
-        return None
-    return future.result()
 
 
 class ReasonerNode(SupervisorNode[ReasonerConfig]):
@@ -227,6 +222,8 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         self._busy_since: float | None = None
         self._executing = ''  # the incident whose plan the gate runs for us now
         self._proposals = 0
+        # The latest proposal per incident, to execute the plan an operator approves.
+        self._proposed: OrderedDict[str, Proposal] = OrderedDict()
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the SOP library, the embedding model, the backend and the maintenance log."""
@@ -246,14 +243,16 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
             return TransitionCallbackReturn.FAILURE
         self._watch = IncidentWatch(config.max_attempts)
         entities = self.entities
-        self._proposal_pub = entities.publisher(RecoveryProposal, 'recovery_proposals', _PROPOSALS)
+        self._proposal_pub = entities.publisher(RecoveryProposal, 'recovery_proposals', PROPOSALS)
         self._heartbeat_pub = entities.publisher(Header, 'heartbeat', _LATEST)
         entities.subscription(Incident, 'incidents', self._on_incident, _RELIABLE)
         # The latched list of open incidents: those opened before this node came up.
-        entities.subscription(IncidentList, 'incidents/open', self._on_open, _LATCHED)
+        entities.subscription(IncidentList, 'incidents/open', self._on_open, LATCHED)
+        entities.subscription(OperatorDecision, 'operator_decisions', self._on_decision, _RELIABLE)
+        self._outcome_pub = entities.publisher(ExecutionOutcome, 'execution_outcomes', _RELIABLE)
         entities.subscription(Odometry, 'odom', self._on_odom, _LATEST)
         entities.subscription(BatteryState, 'battery_state', self._on_battery, _LATEST)
-        for topic, qos in (('estop', _LATCHED), ('person_in_zone', _LATCHED)):
+        for topic, qos in (('estop', LATCHED), ('person_in_zone', LATCHED)):
             entities.subscription(Bool, topic, self._safety_input(topic), qos)
         self._context_client: Any = entities.keep(
             self.destroy_client, self.create_client(GetIncidentContext, 'incidents/context')
@@ -417,7 +416,9 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
             )
             return None
         request = GetIncidentContext.Request(incident_id=incident_id)
-        answer = _wait(self._context_client.call_async(request), time.monotonic() + _SERVICE_WAIT)
+        answer = wait_for_future(
+            self._context_client.call_async(request), time.monotonic() + _SERVICE_WAIT
+        )
         if answer is None or not answer.found:
             why = 'no answer' if answer is None else answer.message
             self.get_logger().warning(f'no context for {incident_id!r}: {why}')
@@ -428,7 +429,9 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         request = UpdateIncident.Request(
             incident_id=incident_id, action=action, actor=actor, reason=reason
         )
-        answer = _wait(self._update_client.call_async(request), time.monotonic() + _SERVICE_WAIT)
+        answer = wait_for_future(
+            self._update_client.call_async(request), time.monotonic() + _SERVICE_WAIT
+        )
         if answer is None or not answer.accepted:
             why = 'no answer' if answer is None else answer.message
             self.get_logger().warning(f'incidents/update on {incident_id!r} refused: {why}')
@@ -461,17 +464,47 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
                                                       findings=['not simulated']))  # fmt: skip
         self._proposal_pub.publish(msg)
         self._proposals += 1
+        with self._lock:
+            self._proposed[proposal.incident_id] = proposal
+            while len(self._proposed) > _KEEP_PROPOSED:
+                self._proposed.popitem(last=False)
 
     def _run(self, incident_id: str, proposal: Proposal, why: str) -> None:
-        """Approve by policy and hand the best plan to the gate; report start and end."""
-        best = proposal.plans[0]
-        if not self._step(incident_id, UpdateIncident.Request.ACTION_APPROVE, 'policy', why):
+        """Approve the best plan by policy and hand it to the gate."""
+        if self._step(incident_id, UpdateIncident.Request.ACTION_APPROVE, 'policy', why):
+            self._execute(incident_id, proposal.plans[0].plan)
+
+    def _on_decision(self, msg: OperatorDecision) -> None:
+        """An operator approved a plan through the HMI (which also moved the incident)."""
+        if msg.decision != OperatorDecision.DECISION_APPROVE or not msg.accepted:
             return
+        with self._lock:
+            proposal = self._proposed.get(msg.incident_id)
+        plan = next((r.plan for r in proposal.plans if r.plan.id == msg.plan_id), None) if (
+            proposal is not None) else None  # fmt: skip
+        if plan is None or plan.digest() != msg.plan_digest:
+            self.get_logger().warning(
+                f'{msg.operator_id} approved plan {msg.plan_id!r} for {msg.incident_id!r}, which '
+                'is not (or no longer) the one this reasoner proposed: not executed'
+            )
+            return
+        if self._executing:
+            self.get_logger().warning(
+                f'{msg.operator_id} approved {msg.plan_id!r}, but the plan for '
+                f'{self._executing} is executing: approve it again when that one has ended'
+            )
+            return
+        self.get_logger().info(f'{msg.operator_id} approved {msg.plan_id!r}: executing it')
+        # Off the executor thread: handing the goal over waits for the gate's answer.
+        threading.Thread(target=self._execute, args=(msg.incident_id, plan), daemon=True).start()
+
+    def _execute(self, incident_id: str, plan: Plan) -> None:
+        """Send ``plan`` to the gate's ``execute_plan``; report its start, end and outcome."""
         if not self._execute_client.server_is_ready():
             self.get_logger().warning('execute_plan is not available: the plan waits')
             return
-        goal = ExecutePlan.Goal(plan=plan_msg(best.plan))
-        handle = _wait(
+        goal = ExecutePlan.Goal(plan=plan_msg(plan))
+        handle = wait_for_future(
             self._execute_client.send_goal_async(goal), time.monotonic() + _SERVICE_WAIT
         )
         if handle is None or not handle.accepted:
@@ -483,6 +516,13 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         def finished(future: Any) -> None:
             self._executing = ''
             result = future.result().result
+            outcome = ExecutionOutcome(
+                incident_id=incident_id, plan_id=plan.id, error_code=result.error_code,
+                error_msg=result.error_msg, steps_completed=result.steps_completed,
+                step_count=len(plan.steps), total_time=result.total_time,
+            )  # fmt: skip
+            outcome.header.stamp = self.get_clock().now().to_msg()
+            self._outcome_pub.publish(outcome)
             ok = result.error_code == ExecutePlan.Result.NONE
             action = (UpdateIncident.Request.ACTION_EXECUTION_SUCCEEDED if ok
                       else UpdateIncident.Request.ACTION_EXECUTION_FAILED)  # fmt: skip

@@ -48,7 +48,7 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import Range
 from std_msgs.msg import Bool, Header
@@ -66,6 +66,7 @@ from muse_supervisor.nodes.conversions import (
 )
 from muse_supervisor.nodes.lifecycle import InputThread, SupervisorNode, run
 from muse_supervisor.nodes.nav2_navigation import Nav2Navigator, navigate_to_pose_type
+from muse_supervisor.nodes.qos import LATCHED, PROPOSALS
 from muse_supervisor.params import ConfigError
 from muse_supervisor.safety.approvals import ApprovalBook, DecisionRequest
 from muse_supervisor.safety.config import (
@@ -86,12 +87,6 @@ from muse_supervisor.srv import ApprovePlan, ResetGate
 _DEFAULT_SOURCES = {source.name: source for source in GateConfig().sources}
 _LATEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 _RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-_LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
-_PROPOSALS = QoSProfile(
-    depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 # E-stop and person signals come from latched (publish on change) and periodic publishers. A
 # transient-local subscription matches only transient-local publishers, a volatile one matches
 # both but misses the latched value: the gate takes both, so a gate restarted while an e-stop is
@@ -100,7 +95,7 @@ _PROPOSALS = QoSProfile(
 # rclpy's publish holds the interpreter lock while Fast DDS waits inside it; about 300 ms has
 # been measured (docs/HAZARDS.md). Longer than this is said in the log.
 _PUBLISH_BLOCK_WARNING = 0.1  # s
-_SAFETY_SIGNAL = (QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE), _LATCHED)
+_SAFETY_SIGNAL = (QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE), LATCHED)
 
 
 class SafetyGateNode(SupervisorNode[GateConfig]):
@@ -268,7 +263,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         # that raises latches an internal-error stop, publishes zero and ends the process.
         stop_path = InputThread(self, 'inputs', on_error=self.stop_path_failed)
         self._cmd_pub = publisher(Twist, 'cmd_vel', 1)
-        self._status_pub = publisher(GateStatus, 'gate_status', _LATCHED)
+        self._status_pub = publisher(GateStatus, 'gate_status', LATCHED)
         self._alarm_pub = publisher(Alarm, 'alarms', _RELIABLE)
         self._notice_pub = publisher(OperatorNotice, 'operator_notices', _RELIABLE)
         for source in config.sources:
@@ -285,7 +280,7 @@ class SafetyGateNode(SupervisorNode[GateConfig]):
         stop_path.subscribe(Header, 'heartbeat', self._on_heartbeat, _LATEST)
         subscribe(Odometry, 'odom', self._on_odom, _LATEST)
         subscribe(Range, 'obstacle_distance', self._on_obstacle, _LATEST)
-        subscribe(RecoveryProposal, 'recovery_proposals', self._on_proposal, _PROPOSALS)
+        subscribe(RecoveryProposal, 'recovery_proposals', self._on_proposal, PROPOSALS)
         for srv_type, name, serve in (
             (ResetGate, 'reset', self._on_reset),
             (ApprovePlan, 'approve_plan', self._on_approve),

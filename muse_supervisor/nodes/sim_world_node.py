@@ -49,7 +49,6 @@ from rclpy.clock import Clock
 from rclpy.clock_type import ClockType
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (
-    DurabilityPolicy,
     QoSProfile,
     ReliabilityPolicy,
     qos_profile_sensor_data,
@@ -64,6 +63,7 @@ from muse_supervisor.msg import Alarm, MissionState
 from muse_supervisor.nodes.conversions import time_msg
 from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import Entities, SupervisorNode, run
+from muse_supervisor.nodes.qos import LATCHED
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.sim.camera import CameraModel, render
 from muse_supervisor.sim.physics import RobotModel
@@ -71,9 +71,6 @@ from muse_supervisor.sim.robot import BaseDynamics, SimulatedRobot
 from muse_supervisor.sim.timeline import Timeline, TimelineError, load_timeline
 from muse_supervisor.sim.world import WorldError, load_world
 
-_LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 _RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 _NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')  # a device name usable in a service name
 
@@ -229,15 +226,15 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         # Transient local, as the e-stop: the gate subscribes with both durabilities, and a
         # latched publisher matches both (a volatile one would not match the latched one).
         self._person_pub = (
-            publisher(Bool, 'person_in_zone', _LATCHED) if config.safety_scanner else None
+            publisher(Bool, 'person_in_zone', LATCHED) if config.safety_scanner else None
         )
-        self._estop_pub = publisher(Bool, 'estop', _LATCHED)
+        self._estop_pub = publisher(Bool, 'estop', LATCHED)
         self._image_pub = publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
         self._info_pub = publisher(CameraInfo, 'camera/camera_info', qos_profile_sensor_data)
         self._battery_pub = publisher(BatteryState, 'battery_state', 10)
         self._diagnostics_pub = publisher(DiagnosticArray, 'diagnostics', 10)
         self._alarm_pub = publisher(Alarm, 'alarms', _RELIABLE)
-        self._mission_pub = publisher(MissionState, 'mission_state', _LATCHED)
+        self._mission_pub = publisher(MissionState, 'mission_state', LATCHED)
         self._clock_pub = publisher(ClockMsg, '/clock', 10) if config.publish_clock else None
         self.entities.subscription(Twist, 'cmd_vel', self._on_cmd_vel, 10)
         devices = {

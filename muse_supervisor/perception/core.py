@@ -131,7 +131,7 @@ class PerceptionCore:
 
         Raises :class:`~muse_supervisor.perception.incidents.UnknownIncidentError` for an id
         it does not keep, ``IllegalTransitionError`` for a step the state does not allow, and
-        ``ValueError`` for a missing actor or dismissal reason.
+        ``ValueError`` for a missing actor, dismissal reason or assignee.
         """
         tracker = self.tracker
         if action is IncidentAction.ACKNOWLEDGE:
@@ -144,6 +144,8 @@ class PerceptionCore:
             return tracker.start_execution(incident_id, now, actor=actor)
         if action is IncidentAction.DISMISS:
             return tracker.dismiss(incident_id, actor, reason, now)
+        if action is IncidentAction.ASSIGN:
+            return tracker.assign(incident_id, reason, actor, now)
         succeeded = action is IncidentAction.EXECUTION_SUCCEEDED
         return tracker.execution_finished(incident_id, now, succeeded, reason, actor=actor)
 

@@ -763,6 +763,30 @@ class IncidentTracker:
         self._move(incident, IncidentState.DISMISSED, now, operator, reason)
         return self._snapshot(incident, now)
 
+    def assign(
+        self, incident_id: str, assignee: str, operator: str, now: float
+    ) -> IncidentSnapshot:
+        """An operator gives an open incident to another (or takes it); the state stays.
+
+        Recorded as a transition from the state to itself, so the record says who gave it to whom.
+        """
+        incident = self._get(incident_id)
+        _require_actor(incident_id, 'assign', operator)
+        if not assignee.strip():
+            raise ValueError(f'incident {incident_id}: assigning needs the operator to assign to')
+        if incident.state in TERMINAL_STATES:
+            raise IllegalTransitionError(
+                f'incident {incident_id} is {incident.state.name.lower()}: it can no longer be '
+                'assigned'
+            )
+        reason = f'assigned to {assignee}'
+        incident.transitions.append(
+            Transition(incident.state, incident.state, now, operator, reason)
+        )
+        incident.owner = assignee
+        incident.updated = max(incident.updated, now)
+        return self._snapshot(incident, now)
+
     def _move(
         self, incident: _Incident, target: IncidentState, now: float, actor: str, reason: str
     ) -> None:

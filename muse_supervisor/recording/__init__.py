@@ -13,6 +13,7 @@ from muse_supervisor.recording.reader import (
     read_recording,
 )
 from muse_supervisor.recording.recorder import (
+    ACTIONS_TOPIC,
     DECISIONS_TOPIC,
     FRAMES_TOPIC,
     INCIDENTS_TOPIC,
@@ -23,6 +24,7 @@ from muse_supervisor.recording.recorder import (
 )
 
 __all__ = [
+    'ACTIONS_TOPIC',
     'DECISIONS_TOPIC',
     'FRAMES_TOPIC',
     'INCIDENTS_TOPIC',

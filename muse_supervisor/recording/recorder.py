@@ -46,6 +46,7 @@ INCIDENTS_TOPIC = 'incidents'
 PROPOSALS_TOPIC = 'recovery_proposals'
 DECISIONS_TOPIC = 'operator_decisions'
 OUTCOMES_TOPIC = 'execution_outcomes'
+ACTIONS_TOPIC = 'operator_actions'
 FRAMES_TOPIC = 'incident_frames'
 DEFAULT_MAX_FILE_SIZE = 256 * 1024 * 1024
 MIN_FILE_SIZE = 4096
@@ -231,6 +232,12 @@ class IncidentRecorder:
     ) -> None:
         """Record how a plan's execution ended (``ExecutionOutcome``), and flush."""
         self._record(topic, outcome, qos, 'muse_supervisor/msg/ExecutionOutcome', flush=True)
+
+    def record_action(
+        self, action: Any, topic: str = ACTIONS_TOPIC, *, qos: QoSProfile = RELIABLE
+    ) -> None:
+        """Record one entry of the HMI's audit trail (``OperatorAction``), and flush."""
+        self._record(topic, action, qos, 'muse_supervisor/msg/OperatorAction', flush=True)
 
     def record(
         self, topic: str, message: Any, *, qos: QoSProfile = RELIABLE, flush: bool = False

@@ -27,6 +27,7 @@ LINKED_TYPES = (
     'muse_supervisor/msg/RecoveryProposal',
     'muse_supervisor/msg/OperatorDecision',
     'muse_supervisor/msg/ExecutionOutcome',
+    'muse_supervisor/msg/OperatorAction',
 )
 
 

@@ -1,0 +1,208 @@
+"""What the operator HMI shows, per robot: incidents, proposals, the gate, the pose, the camera.
+
+The bridge node converts messages into plain JSON-ready dicts and hands them here; the web
+server reads :meth:`FleetView.snapshot`. A robot's data carries the time it last arrived, and a
+robot whose data stopped for longer than ``stale_after`` is shown *stale* with that time: an HMI
+that kept showing the last good state of a robot it no longer hears would tell the operator
+that all is fine when nobody knows. Thread-safe: ROS callbacks write, the server reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Proposals kept per robot (the newest per incident, incidents that left the list dropped).
+_MAX_PROPOSALS = 50
+# Operator notices kept per robot.
+_MAX_NOTICES = 20
+
+
+@dataclass
+class Frame:
+    """The latest camera frame of a robot, as JPEG for the page."""
+
+    jpeg: bytes
+    stamp: float
+    width: int
+    height: int
+
+
+@dataclass
+class RobotView:
+    """Everything the HMI knows about one robot, and when it last heard from it."""
+
+    robot_id: str
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    proposals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gate: dict[str, Any] | None = None
+    pose: dict[str, float] | None = None
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    frame: Frame | None = None
+    frame_version: int = 0
+    last_data: float | None = None
+
+
+class FleetView:
+    """The latest of everything per robot, and a version number that grows on each change."""
+
+    def __init__(
+        self,
+        robots: list[str],
+        clock: Callable[[], float],
+        stale_after: float = 5.0,
+        world: dict[str, Any] | None = None,
+    ) -> None:
+        if not robots:
+            raise ValueError('the HMI needs at least one robot namespace')
+        self._robots = {robot: RobotView(robot) for robot in robots}
+        self._clock = clock
+        self.stale_after = stale_after
+        self.world = world or {}
+        self._lock = threading.Lock()
+        self._version = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def robots(self) -> list[str]:
+        """The robot namespaces shown, in configuration order."""
+        return list(self._robots)
+
+    def knows(self, robot: str) -> bool:
+        """Whether this HMI serves ``robot``."""
+        return robot in self._robots
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from the writer's thread) after every change."""
+        self._listeners.append(listener)
+
+    # -- writers (the bridge's callbacks) -----------------------------------------------------
+
+    def set_incidents(self, robot: str, incidents: list[dict[str, Any]]) -> None:
+        """The robot's open incidents (the latched list), replacing the last."""
+
+        def change(view: RobotView) -> None:
+            view.incidents = incidents
+            open_ids = {incident['id'] for incident in incidents}
+            # A proposal stays while its incident is listed; the newest few of the others stay
+            # for the report page.
+            closed = [i for i in view.proposals if i not in open_ids]
+            for incident_id in closed[: max(0, len(view.proposals) - _MAX_PROPOSALS)]:
+                del view.proposals[incident_id]
+
+        self._change(robot, change)
+
+    def set_proposal(self, robot: str, proposal: dict[str, Any]) -> None:
+        """The newest proposal for one incident."""
+        self._change(robot, lambda view: view.proposals.__setitem__(proposal['incident_id'],
+                                                                    proposal))  # fmt: skip
+
+    def set_gate(self, robot: str, gate: dict[str, Any]) -> None:
+        """The gate's latest status."""
+
+        def change(view: RobotView) -> None:
+            view.gate = gate
+
+        self._change(robot, change)
+
+    def set_pose(self, robot: str, pose: dict[str, float]) -> None:
+        """The robot's pose from odometry."""
+
+        def change(view: RobotView) -> None:
+            view.pose = pose
+
+        self._change(robot, change, notify=False)  # 50 Hz: the page polls the pose with the rest
+
+    def add_notice(self, robot: str, notice: dict[str, Any]) -> None:
+        """A notice from plan execution (a request for an operator, ...)."""
+
+        def change(view: RobotView) -> None:
+            view.notices = [*view.notices, notice][-_MAX_NOTICES:]
+
+        self._change(robot, change)
+
+    def set_frame(self, robot: str, frame: Frame) -> None:
+        """The latest camera frame."""
+
+        def change(view: RobotView) -> None:
+            view.frame = frame
+            view.frame_version += 1
+
+        self._change(robot, change, notify=False)
+
+    def _change(
+        self, robot: str, change: Callable[[RobotView], None], notify: bool = True
+    ) -> None:
+        with self._lock:
+            view = self._robots.get(robot)
+            if view is None:
+                return
+            change(view)
+            view.last_data = self._clock()
+            self._version += 1
+        if notify:
+            for listener in self._listeners:
+                listener()
+
+    # -- readers (the web server) -------------------------------------------------------------
+
+    def version(self) -> int:
+        """Grows on every change: a reader sends again only when it moved."""
+        with self._lock:
+            return self._version
+
+    def frame(self, robot: str) -> Frame | None:
+        """The robot's latest frame, if any."""
+        with self._lock:
+            view = self._robots.get(robot)
+            return view.frame if view is not None else None
+
+    def proposal(self, robot: str, incident_id: str) -> dict[str, Any] | None:
+        """The newest proposal for the incident, if any."""
+        with self._lock:
+            view = self._robots.get(robot)
+            return view.proposals.get(incident_id) if view is not None else None
+
+    def plan(self, robot: str, plan_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The proposal holding plan ``plan_id`` and that plan, or ``None``."""
+        with self._lock:
+            view = self._robots.get(robot)
+            for proposal in view.proposals.values() if view is not None else ():
+                for plan in proposal['plans']:
+                    if plan['id'] == plan_id:
+                        return proposal, plan
+        return None
+
+    def incident(self, robot: str, incident_id: str) -> dict[str, Any] | None:
+        """The open incident, if listed."""
+        with self._lock:
+            view = self._robots.get(robot)
+            for incident in view.incidents if view is not None else ():
+                if incident['id'] == incident_id:
+                    return incident
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the page shows, as JSON-ready data."""
+        now = self._clock()
+        with self._lock:
+            robots = []
+            for view in self._robots.values():
+                age = None if view.last_data is None else now - view.last_data
+                robots.append({
+                    'id': view.robot_id,
+                    'stale': age is None or age > self.stale_after,
+                    'last_data_age_s': age,
+                    'incidents': view.incidents,
+                    'proposals': list(view.proposals.values()),
+                    'gate': view.gate,
+                    'pose': view.pose,
+                    'notices': view.notices,
+                    'frame': None if view.frame is None else {
+                        'version': view.frame_version, 'stamp': view.frame.stamp,
+                        'width': view.frame.width, 'height': view.frame.height,
+                    },
+                })  # fmt: skip
+            return {'version': self._version, 'stale_after_s': self.stale_after, 'robots': robots}

@@ -1,0 +1,154 @@
+"""The web HMI in a real headless Chromium (Debian's, driven by Playwright) over the real stack.
+
+The simulated robot's battery runs low; perception opens the incident, the reasoner proposes to
+drive to the charger and, with no auto-approval configured, waits for a person. A viewer sees the
+incident and the plans but may not approve (the button is disabled and the server refuses the
+request); an operator's click on "approve" makes the gate execute the plan, and the incident is
+verified resolved. The audit file and the incident recording name who did what.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+from gate_harness import start_node, wait_for
+from stack_watch import Watcher, start_perception, stop_all, write_timeline
+
+from muse_supervisor.hmi.accounts import account_entry
+from muse_supervisor.hmi.audit import read_audit
+from muse_supervisor.msg import Incident, PlanStep
+from muse_supervisor.recording.reader import read_recording
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+CHROMIUM = '/usr/bin/chromium'
+ACCOUNTS = {'vera': ('viewer', 'vera-sees-all'), 'olga': ('operator', 'olga-decides')}
+BROWSER_ARGS = [
+    '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run',
+]  # fmt: skip
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f'/hmi_{uuid.uuid4().hex[:8]}'
+
+
+@pytest.fixture
+def watcher(ros_context: Any, namespace: str) -> Iterator[Watcher]:
+    watcher = Watcher(ros_context, namespace)
+    try:
+        yield watcher
+    finally:
+        watcher.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return int(probe.getsockname()[1])
+
+
+def _login(browser: Any, url: str, name: str) -> Any:
+    page = browser.new_context().new_page()
+    page.goto(url)
+    page.fill('#login-name', name)
+    page.fill('#login-secret', ACCOUNTS[name][1])
+    page.click('#login-submit')
+    page.wait_for_selector('#main:not([hidden])')
+    return page
+
+
+def test_a_viewer_cannot_approve_and_an_operators_click_makes_the_gate_execute_the_plan(
+    watcher: Watcher, namespace: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    accounts = tmp_path / 'accounts.yaml'
+    entries = [account_entry(name, role, secret) for name, (role, secret) in ACCOUNTS.items()]
+    accounts.write_text(yaml.safe_dump({'accounts': entries}))
+    audit = tmp_path / 'audit.jsonl'
+    port = _free_port()
+    url = f'http://127.0.0.1:{port}/'
+    timeline = write_timeline(tmp_path, [{'at': 20.0, 'battery': {'percentage': 0.195}}])
+    processes = [
+        start_node('sim_world_node', namespace, 'sim_world.yaml', '-p', f'timeline:={timeline}',
+                   '-p', 'start:=staging', '-p', 'camera_width:=160',
+                   '-p', 'camera_height:=120'),
+        start_perception(namespace, tmp_path, '-p', 'floor_rate_hz:=0.0'),
+        start_node('plan_simulator_node', namespace, 'plan_simulator.yaml'),
+        start_node('safety_gate_node', namespace, 'safety_gate.yaml'),
+        start_node('reasoner_node', namespace, 'reasoner.yaml'),  # no auto-approval: a person
+        start_node('hmi_bridge_node', namespace, 'hmi_bridge.yaml', '-p', f'port:={port}',
+                   '-p', f'accounts_file:={accounts}', '-p', f'audit_file:={audit}'),
+    ]  # fmt: skip
+    try:
+        proposal = wait_for(
+            lambda: next((p for p in watcher.proposals if p.kind == Incident.KIND_LOW_BATTERY
+                          and p.plans[0].steps[0].skill == PlanStep.SKILL_NAVIGATE_TO), None),
+            timeout=90, what='a proposal to drive to the charger for the low battery',
+        )  # fmt: skip
+        best = proposal.plans[0].id
+        plan = f'[data-plan="{best}"]'
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+            )
+            viewer = _login(browser, url, 'vera')
+            viewer.wait_for_selector(plan, timeout=30_000)
+            assert 'low_battery' in viewer.inner_text(f'[data-incident="{proposal.incident_id}"]')
+            assert viewer.is_disabled(f'{plan} button[data-action="approve"]')
+            # The server refuses it too, whatever the page does.
+            status = viewer.evaluate(
+                """async ([robot, incident, plan]) => {
+                    const who = await (await fetch('/api/session')).json();
+                    const answer = await fetch('/api/action', {method: 'POST',
+                        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': who.csrf},
+                        body: JSON.stringify({action: 'approve', robot,
+                            incident_id: incident, plan_id: plan,
+                            plan_digest: '0'.repeat(64)})});
+                    return answer.status;
+                }""",
+                [namespace, proposal.incident_id, best],
+            )
+            assert status == 403, status
+            operator = _login(browser, url, 'olga')
+            operator.wait_for_selector(plan, timeout=30_000)
+            viewer.screenshot(path=str(tmp_path / 'viewer.png'))
+            operator.click(f'{plan} button[data-action="approve"]')
+            operator.wait_for_function(
+                "document.getElementById('message').textContent.includes('approve')"
+                " && !document.getElementById('message').textContent.endsWith('…')",
+                timeout=20_000,
+            )
+            message = operator.inner_text('#message')
+            assert ': done:' in message, message
+            operator.screenshot(path=str(tmp_path / 'operator.png'))
+            browser.close()
+        resolved = wait_for(
+            lambda: (i := watcher.latest(proposal.incident_id)) is not None
+            and i.state == Incident.STATE_RESOLVED and i,
+            timeout=120, what='the low-battery incident resolved (verified)',
+        )  # fmt: skip
+        moves = [(t.to_state, t.actor) for t in resolved.transitions]
+        assert (Incident.STATE_APPROVED, 'olga') in moves, moves
+        assert any(state == Incident.STATE_EXECUTING for state, _ in moves), moves
+    finally:
+        output = stop_all(*processes)
+        (tmp_path / 'stack.log').write_text(output)  # what every node said, for a failure
+    assert 'Traceback' not in output, output
+    entries = read_audit(audit)
+    assert any(e.actor == 'olga' and e.action == 'approve' and e.accepted and e.plan_id == best
+               for e in entries), entries  # fmt: skip
+    assert any(e.actor == 'vera' and not e.accepted for e in entries), entries
+    recorded = [m for f in sorted((tmp_path / 'recordings').rglob('*.mcap'))
+                for m in read_recording(f).messages]  # fmt: skip
+    types = {m.type_name for m in recorded}
+    assert {'muse_supervisor/msg/OperatorAction', 'muse_supervisor/msg/OperatorDecision',
+            'muse_supervisor/msg/ExecutionOutcome'} <= types, types  # fmt: skip
