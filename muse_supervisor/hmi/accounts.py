@@ -90,7 +90,10 @@ def _parse_hash(text: str, name: str) -> tuple[int, int, int, bytes, bytes]:
         if len(parts) != 6 or parts[0] != _PREFIX:
             raise ValueError
         n, r, p = (int(part) for part in parts[1:4])
-        salt, digest = base64.b64decode(parts[4]), base64.b64decode(parts[5])
+        salt = base64.b64decode(parts[4], validate=True)
+        digest = base64.b64decode(parts[5], validate=True)
+        if n < 2 or n & (n - 1) or r < 1 or p < 1 or not salt or not digest:
+            raise ValueError
     except ValueError:
         raise AccountError(
             f'account {name!r}: secret_hash is not "scrypt$n$r$p$salt$hash" '
@@ -130,6 +133,7 @@ def load_accounts(path: Path) -> AccountBook:
     if not isinstance(entries, list) or not entries:
         raise AccountError(f'{path}: expected "accounts:", a list of {{name, role, secret_hash}}')
     accounts = []
+    seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         where = f'{path}: accounts[{index}]'
         if not isinstance(entry, dict):
@@ -143,6 +147,9 @@ def load_accounts(path: Path) -> AccountBook:
         roles = [role.value for role in Role]
         if entry.get('role') not in roles:
             raise AccountError(f'{where} ({name}): role {entry.get("role")!r}, expected {roles}')
+        if name in seen:
+            raise AccountError(f'{where}: name {name!r} is already accounts[{seen[name]}]')
+        seen[name] = index
         try:
             accounts.append(Account(name, Role(entry['role']), str(entry.get('secret_hash', ''))))
         except AccountError as error:

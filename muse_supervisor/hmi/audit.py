@@ -53,6 +53,8 @@ class AuditLog:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open('a', encoding='utf-8')
+            if path.stat().st_size and not path.read_bytes().endswith(b'\n'):
+                self._file.write('\n')  # end a line a crash cut short: the next entry stays whole
         self.path = path
 
     def add(self, entry: AuditEntry) -> None:

@@ -86,6 +86,7 @@ class HmiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
         self.port = 0
 
     # -- running ------------------------------------------------------------------------------
@@ -106,7 +107,13 @@ class HmiServer:
             web.post('/api/action', self._action),
             web.get('/ws', self._websocket),
         ])  # fmt: skip
+        app.on_shutdown.append(self._close_sockets)
         return app
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        """Close open websockets, whose handlers would otherwise hold the shutdown."""
+        for socket in list(self._sockets):
+            await socket.close(message=b'server stopping')
 
     def start(self, timeout: float = 10.0) -> int:
         """Start serving in a thread; return the port (the one bound when ``port`` was 0)."""
@@ -154,7 +161,10 @@ class HmiServer:
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=5.0)
+            thread.join(timeout=10.0)
+            if thread.is_alive():
+                _LOG.error('the HMI server thread did not stop within 10 s')
+                return
         self._loop = self._thread = None
 
     # -- sessions -----------------------------------------------------------------------------
@@ -209,12 +219,17 @@ class HmiServer:
         if any(self._recent_failures(key, now) >= _LOGIN_FAILURES for key in keys):
             return self._refuse(request, 'login', 429,
                                 f'too many failed logins for {name!r}: wait a minute')  # fmt: skip
+        # Counted before the (slow) check, so that guesses sent in parallel are counted too;
+        # taken back when the secret was right.
+        for key in keys:
+            self._failures[key].append(now)
         loop = asyncio.get_running_loop()
         account = await loop.run_in_executor(None, self.accounts.verify, name, secret)
         if account is None:
-            for key in keys:
-                self._failures[key].append(now)
             return self._refuse(request, 'login', 401, f'wrong name or secret (for {name!r})')
+        for key in keys:
+            if now in self._failures[key]:
+                self._failures[key].remove(now)
         session = self.sessions.open(account)
         self._record(AuditEntry(stamp=now, actor=account.name, role=account.role.value,
                                 action='login', accepted=True, message='logged in',
@@ -225,6 +240,9 @@ class HmiServer:
         return response
 
     def _recent_failures(self, key: str, now: float) -> int:
+        for old in [k for k, times in self._failures.items() if not times or
+                    now - times[-1] > _LOGIN_WINDOW]:  # fmt: skip
+            del self._failures[old]  # names tried once long ago are forgotten
         failures = self._failures[key]
         while failures and now - failures[0] > _LOGIN_WINDOW:
             failures.popleft()
@@ -321,6 +339,7 @@ class HmiServer:
             return session
         socket = web.WebSocketResponse(heartbeat=20.0)
         await socket.prepare(request)
+        self._sockets.add(socket)
         sent_version, sent_at = -1, 0.0
         reader = asyncio.ensure_future(socket.receive())
         try:
@@ -341,6 +360,7 @@ class HmiServer:
                     reader = asyncio.ensure_future(socket.receive())
         finally:
             reader.cancel()
+            self._sockets.discard(socket)
         return socket
 
 

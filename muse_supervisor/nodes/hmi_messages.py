@@ -139,7 +139,7 @@ def _argument_text(msg: SkillArgument) -> str:
     if msg.type == SkillArgument.TYPE_POSE:
         p = msg.pose.pose.position
         return f'({p.x:.2f}, {p.y:.2f}) in {msg.pose.header.frame_id or "map"}'
-    return msg.text
+    return str(msg.text)
 
 
 def _evaluation(msg: PlanEvaluation) -> dict[str, Any]:

@@ -303,13 +303,13 @@ class PerceptionNode(SupervisorNode[PerceptionConfig]):
         subscribe(BatteryState, 'battery_state', self._on_battery, 10)
         # What others decided and did about the incidents, into the same recording.
         if self._recorder is not None:
-            for msg_type, topic, method, qos in (
+            for msg_type, topic, method, profile in (
                 (RecoveryProposal, 'recovery_proposals', 'record_proposal', PROPOSALS),
                 (OperatorDecision, 'operator_decisions', 'record_decision', _RELIABLE),
                 (OperatorAction, 'operator_actions', 'record_action', _RELIABLE),
                 (ExecutionOutcome, 'execution_outcomes', 'record_outcome', _RELIABLE),
             ):  # fmt: skip
-                subscribe(msg_type, topic, partial(self._record_with, method), qos)
+                subscribe(msg_type, topic, partial(self._record_with, method), profile)
         self.entities.service(UpdateIncident, 'incidents/update', self._on_update)
         self.entities.service(GetIncidentContext, 'incidents/context', self._on_context)
         for qos in (LATCHED, 10):  # latched drivers and periodic ones alike
