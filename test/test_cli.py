@@ -131,9 +131,10 @@ def test_plan_prints_one_command_per_node_per_robot() -> None:
     result = _run('plan', '--namespace', 'r1', '--namespace', 'r2')
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 2 * len(STACK)
+    assert len(lines) == 2 * len(STACK) - 1  # one HMI for the fleet
     assert any('lib/muse_supervisor/safety_gate_node --ros-args' in line for line in lines)
-    assert sum('__ns:=/r2' in line for line in lines) == len(STACK)
+    assert sum('__ns:=/r2' in line for line in lines) == len(STACK) - 1
+    assert any('hmi_bridge_node' in line and 'robots:=/r1,/r2' in line for line in lines)
 
 
 def test_bad_namespace_is_a_usage_error() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from muse_supervisor.stack import STACK, StackError, launch_plan
+from muse_supervisor.stack import STACK, StackError, fleet_plan, launch_plan
 from muse_supervisor.stack.declaration import normalize_namespace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,6 +77,16 @@ def test_a_fleet_gets_one_stack_per_robot_without_name_clashes() -> None:
     ]
     assert len(names) == len(set(names)) == 3 * len(STACK)
     assert '/site_a/robot_3/reasoner' in names
+
+
+def test_a_fleet_has_one_hmi_that_serves_every_robot() -> None:
+    plan = fleet_plan(CONFIG, ['robot_1', 'robot_2'])
+    hmis = [node for node in plan if node.declaration.name == 'hmi_bridge']
+    assert [node.fully_qualified_name for node in hmis] == ['/robot_1/hmi_bridge']
+    assert ('robots', '/robot_1,/robot_2') in hmis[0].parameters
+    assert len(plan) == 2 * len(STACK) - 1
+    alone = [n for n in fleet_plan(CONFIG, ['robot_1']) if n.declaration.name == 'hmi_bridge']
+    assert dict(alone[0].parameters).get('robots') is None  # one robot: its own namespace
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,14 @@ about which nodes run or how they are wired. A fleet runs one stack per robot na
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PACKAGE = 'muse_supervisor'
 
 _NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+# The node that serves the operator HMI: one per fleet (fleet_plan).
+HMI = 'hmi_bridge'
 
 
 class StackError(ValueError):
@@ -156,7 +158,9 @@ def fleet_plan(
     """Resolve the stack for each robot namespace of a fleet (none given: the root namespace).
 
     Two spellings of one namespace (``robot_1`` and ``/robot_1``) name one robot twice, which
-    would start two nodes under each name: refused.
+    would start two nodes under each name: refused. A fleet has one operator HMI: the first
+    robot's ``hmi_bridge`` serves every robot (its ``robots`` parameter), and the others start
+    none (one page for the fleet, and one port).
     """
     seen: dict[str, str] = {}
     for given in namespaces or ['']:
@@ -168,10 +172,15 @@ def fleet_plan(
             )
         seen[resolved] = given
     plan: list[NodeLaunch] = []
-    for namespace in seen:
-        plan += launch_plan(
+    for index, namespace in enumerate(seen):
+        for node in launch_plan(
             config_dir, namespace, only=only, autostart=autostart, use_sim_time=use_sim_time
-        )
+        ):
+            if node.declaration.name == HMI and len(seen) > 1:
+                if index:
+                    continue
+                node = replace(node, parameters=(*node.parameters, ('robots', ','.join(seen))))
+            plan.append(node)
     return plan
 
 
