@@ -25,6 +25,7 @@ ROSDEP_KEYS = {
     'numpy': 'python3-numpy',
     'cv2': 'python3-opencv',
     'mcap': 'mcap-ros2-support',  # rosdistro's pip key; it brings mcap
+    'aiohttp': 'python3-aiohttp',
 }
 # Imported only when a feature that needs them is configured, so not a dependency of every robot.
 OPTIONAL = {
