@@ -29,7 +29,7 @@ def test_up_brings_every_node_to_active_then_stops_cleanly() -> None:
     result = _run('up', '--namespace', 'cli_up', '--duration', '1')
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert 'end-to-end demo' in out  # says plainly what the main job is today
+    assert 'web HMI' in out  # says where plans that need an approval wait
     for node in STACK:
         line = next(line for line in out.splitlines() if f'/cli_up/{node.name} ' in line)
         assert ' active ' in line, line
