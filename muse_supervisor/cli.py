@@ -209,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == 'hmi-account':
             return cli_hmi.run(args)
+        if args.command == 'report':
+            return cli_hmi.run_report(args)
         if args.command in ('propose', 'eval'):
             return cli_reasoner.run(args, args.config_dir or default_config_dir())
         config_dir = args.config_dir or default_config_dir()

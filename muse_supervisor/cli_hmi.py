@@ -1,4 +1,4 @@
-"""``muse-supervisor hmi-account``: add or replace an HMI account in an accounts file."""
+"""``muse-supervisor hmi-account`` (HMI accounts) and ``report`` (reports from a recording)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,27 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         '--secret-stdin', action='store_true',
         help='read the secret from standard input (for scripts) instead of asking twice',
     )  # fmt: skip
+
+    text = 'write a printable HTML report per incident of an incident recording (MCAP)'
+    report = commands.add_parser('report', help=text, description=text)
+    report.add_argument('file', type=Path, metavar='FILE.mcap', help='an incident recording')
+    report.add_argument('--out', type=Path, help='folder for the reports (default: beside FILE)')
+    report.add_argument('--incident', help='only this incident id')
+    report.add_argument('--world', type=Path, help='world file for the map (default: installed)')
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Write ``<out>/<incident>.html`` per incident and an index; 2 for a bad file or id."""
+    from muse_supervisor.recording.report import RecordingReportError, write_reports
+
+    try:
+        written = write_reports(args.file, args.out, args.incident, args.world)
+    except RecordingReportError as error:
+        print(f'muse-supervisor: error: {error}', file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

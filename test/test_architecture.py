@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'muse_supervisor'
 # Cores: plain Python, unit-tested without a ROS context. A new core package is added here.
-CORES = ('domain', 'safety', 'perception', 'reasoner', 'sim')
+CORES = ('domain', 'safety', 'perception', 'reasoner', 'sim', 'hmi')
 ROS_MODULES = ('rclpy', 'rosidl_runtime_py', 'launch', 'launch_ros', 'ament_index_python')
 GENERATED = ('muse_supervisor.msg', 'muse_supervisor.srv', 'muse_supervisor.action')
 

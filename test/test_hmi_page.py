@@ -77,7 +77,15 @@ def accounts() -> AccountBook:
 @pytest.fixture
 def served(accounts: AccountBook) -> Iterator[tuple[str, FleetView, Clock, list[Any]]]:
     clock = Clock()
-    fleet = FleetView(['/r1', '/r2'], clock, stale_after=5.0)
+    world = {
+        'width': 100,
+        'height': 100,
+        'resolution': 0.1,
+        'origin': [-1.0, -1.0],
+        'places': [{'name': 'dock_1', 'kind': 'dock', 'x': 2.0, 'y': 1.0}],
+        'zones': [],
+    }
+    fleet = FleetView(['/r1', '/r2'], clock, stale_after=5.0, world=world)
     calls: list[tuple[OperatorAction, Account]] = []
 
     def perform(action: OperatorAction, account: Account) -> ActionOutcome:
@@ -154,3 +162,21 @@ def test_a_viewers_buttons_are_disabled_and_an_operators_click_is_theirs(
     action, account = calls[0]
     assert account.name == 'olga' and action.robot == '/r2'
     assert action.plan_id == '/r2/inc-1:P1' and action.plan_digest == DIGEST
+
+
+def test_the_incident_report_page_needs_a_session_and_escapes_world_text(
+    browser: Any, served: Any
+) -> None:
+    url, _, _, _ = served
+    anonymous = browser.new_context().new_page()
+    response = anonymous.goto(f'{url}report/%2Fr1%2Finc-1?robot=%2Fr1')
+    assert response is not None and response.status == 401
+    page = _login(browser, url, 'vera', 'vera-sees-all')
+    with page.context.expect_page() as opened:
+        page.click('#robot-\\/r1 a.report')
+    report = opened.value
+    report.wait_for_load_state()
+    assert 'Incident /r1/inc-1' in report.inner_text('h1')
+    assert report.evaluate('window.pwned') is None
+    assert INJECTION in report.inner_text('body')  # shown as characters
+    assert report.locator('svg.map polyline.best').count() == 1  # the predicted path

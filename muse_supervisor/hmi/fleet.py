@@ -10,6 +10,7 @@ that all is fine when nobody knows. Thread-safe: ROS callbacks write, the server
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 _MAX_PROPOSALS = 50
 # Operator notices kept per robot.
 _MAX_NOTICES = 20
+# Incidents (their latest update, closed ones too) and execution outcomes kept for reports.
+_MAX_HISTORY = 200
 
 
 @dataclass
@@ -43,6 +46,8 @@ class RobotView:
     frame: Frame | None = None
     frame_version: int = 0
     last_data: float | None = None
+    history: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FleetView:
@@ -122,6 +127,43 @@ class FleetView:
             view.notices = [*view.notices, notice][-_MAX_NOTICES:]
 
         self._change(robot, change)
+
+    def note_incident(self, robot: str, incident: dict[str, Any]) -> None:
+        """Any update of an incident (closing ones too), kept for its report."""
+
+        def change(view: RobotView) -> None:
+            view.history.pop(incident['id'], None)
+            view.history[incident['id']] = incident
+            while len(view.history) > _MAX_HISTORY:
+                view.history.popitem(last=False)
+
+        self._change(robot, change, notify=False)
+
+    def add_outcome(self, robot: str, outcome: dict[str, Any]) -> None:
+        """How an execution ended, kept for the report."""
+
+        def change(view: RobotView) -> None:
+            view.outcomes = [*view.outcomes, outcome][-_MAX_HISTORY:]
+
+        self._change(robot, change)
+
+    def report_data(self, robot: str, incident_id: str) -> dict[str, Any] | None:
+        """The incident's latest update, its proposal and outcomes; ``None`` if unknown."""
+        with self._lock:
+            view = self._robots.get(robot)
+            if view is None:
+                return None
+            incident = next((i for i in view.incidents if i['id'] == incident_id), None)
+            incident = incident or view.history.get(incident_id)
+            if incident is None:
+                return None
+            proposal = view.proposals.get(incident_id)
+            return {
+                'incident': incident,
+                'proposals': [proposal] if proposal is not None else [],
+                'outcomes': [o for o in view.outcomes if o['incident_id'] == incident_id],
+                'frame': view.frame.jpeg if view.frame is not None else None,
+            }
 
     def set_frame(self, robot: str, frame: Frame) -> None:
         """The latest camera frame."""

@@ -34,6 +34,7 @@ from muse_supervisor.hmi.accounts import Account, AccountBook, Session, SessionB
 from muse_supervisor.hmi.actions import ActionError, OperatorAction, check_action, parse_action
 from muse_supervisor.hmi.audit import AuditEntry, AuditLog
 from muse_supervisor.hmi.fleet import FleetView
+from muse_supervisor.hmi.report import IncidentReport, render
 
 _LOG = logging.getLogger('muse_supervisor.hmi')
 STATIC = Path(__file__).parent / 'static'
@@ -106,6 +107,7 @@ class HmiServer:
             web.get('/api/frame/{robot:.*}', self._frame),
             web.post('/api/action', self._action),
             web.get('/ws', self._websocket),
+            web.get('/report/{incident_id:.+}', self._report),
         ])  # fmt: skip
         app.on_shutdown.append(self._close_sockets)
         return app
@@ -332,6 +334,24 @@ class HmiServer:
             {'accepted': outcome.accepted, 'message': outcome.message},
             status=200 if outcome.accepted else 409,
         )
+
+    async def _report(self, request: web.Request) -> web.Response:
+        session = self._require(request, 'view report')
+        if isinstance(session, web.Response):
+            return session
+        robot, incident_id = request.query.get('robot', ''), request.match_info['incident_id']
+        data = self.fleet.report_data(robot, incident_id)
+        if data is None:
+            raise web.HTTPNotFound(text=f'no incident {incident_id!r} of robot {robot!r} here '
+                                        '(older ones: muse-supervisor report)')  # fmt: skip
+        entries = [e.to_dict() for e in self.audit.recent(500) if e.incident_id == incident_id]
+        report = IncidentReport(
+            data['incident'], data['proposals'], actions=entries, outcomes=data['outcomes'],
+            frame=data['frame'], frame_caption='The latest camera frame (the key frame the '
+            'evidence cites is in the incident recording).', source=f'the HMI of {robot}',
+        )  # fmt: skip
+        page = render(report, self.fleet.world, self._map_png)
+        return web.Response(text=page, content_type='text/html', headers=_NO_CACHE)
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         session = self._require(request, 'live updates')

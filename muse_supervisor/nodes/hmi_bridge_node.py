@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import yaml  # type: ignore[import-untyped]
 from nav_msgs.msg import Odometry
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -49,11 +47,13 @@ from muse_supervisor.hmi.accounts import (
 )
 from muse_supervisor.hmi.actions import ActionKind, OperatorAction
 from muse_supervisor.hmi.audit import AuditEntry, AuditLog
-from muse_supervisor.hmi.fleet import FleetView, Frame
+from muse_supervisor.hmi.fleet import FleetView
 from muse_supervisor.hmi.mapview import world_view
 from muse_supervisor.hmi.server import ActionOutcome, HmiServer
 from muse_supervisor.msg import (
+    ExecutionOutcome,
     GateStatus,
+    Incident,
     IncidentList,
     OperatorDecision,
     OperatorNotice,
@@ -63,7 +63,14 @@ from muse_supervisor.msg import (
     OperatorAction as OperatorActionMsg,
 )
 from muse_supervisor.nodes.conversions import time_msg, yaw_of
-from muse_supervisor.nodes.hmi_messages import gate_dict, incident_dict, notice_dict, proposal_dict
+from muse_supervisor.nodes.hmi_messages import (
+    frame_jpeg,
+    gate_dict,
+    incident_dict,
+    notice_dict,
+    outcome_dict,
+    proposal_dict,
+)
 from muse_supervisor.nodes.installed import share_dir
 from muse_supervisor.nodes.lifecycle import SupervisorNode, run, wait_for_future
 from muse_supervisor.nodes.qos import LATCHED, PROPOSALS
@@ -73,7 +80,6 @@ from muse_supervisor.srv import ApprovePlan, ResetGate, UpdateIncident
 
 _RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 _SERVICE_WAIT = 3.0  # s for the gate's and the incident keeper's answers
-_FRAME_JPEG_QUALITY = 80
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,18 @@ class HmiBridgeNode(SupervisorNode[HmiBridgeConfig]):
         subscribe, entities = self.entities.subscription, self.entities
         subscribe(IncidentList, topic('incidents/open'), lambda m: self._on_incidents(robot, m),
                   LATCHED)  # fmt: skip
+        subscribe(
+            Incident,
+            topic('incidents'),
+            lambda m: self._fleet_do('note_incident', robot, incident_dict(m)),
+            _RELIABLE,
+        )
+        subscribe(
+            ExecutionOutcome,
+            topic('execution_outcomes'),
+            lambda m: self._fleet_do('add_outcome', robot, outcome_dict(m)),
+            _RELIABLE,
+        )
         subscribe(RecoveryProposal, topic('recovery_proposals'),
                   lambda m: self._on_proposal(robot, m), PROPOSALS)  # fmt: skip
         subscribe(GateStatus, topic('gate_status'), lambda m: self._fleet_do('set_gate', robot,
@@ -278,7 +296,7 @@ class HmiBridgeNode(SupervisorNode[HmiBridgeConfig]):
         if now - self._frame_at.get(robot, -1e9) < 1.0 / self.config.camera_rate_hz:
             return
         self._frame_at[robot] = now
-        frame = _jpeg(msg)
+        frame = frame_jpeg(msg)
         if frame is not None:
             self._fleet_do('set_frame', robot, frame)
 
@@ -360,26 +378,6 @@ class HmiBridgeNode(SupervisorNode[HmiBridgeConfig]):
 
 def _state_dir() -> Path:
     return Path(os.environ.get('ROS_HOME') or Path.home() / '.ros') / 'muse_supervisor'
-
-
-def _jpeg(msg: Any) -> Frame | None:
-    """A camera message as JPEG bytes (compressed ones as they came), or ``None``."""
-    stamp = float(msg.header.stamp.sec) + float(msg.header.stamp.nanosec) * 1e-9
-    if isinstance(msg, CompressedImage):
-        image = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            return None
-        if 'jpeg' in msg.format or 'jpg' in msg.format:
-            return Frame(bytes(msg.data), stamp, image.shape[1], image.shape[0])
-    else:
-        channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}.get(msg.encoding)
-        if channels is None or msg.step != msg.width * channels:
-            return None
-        image = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, channels)
-        if msg.encoding == 'rgb8':
-            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, _FRAME_JPEG_QUALITY])
-    return Frame(data.tobytes(), stamp, image.shape[1], image.shape[0]) if ok else None
 
 
 def main(args: list[str] | None = None) -> int:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage
+
 from muse_supervisor.domain import IncidentKind, Severity
 from muse_supervisor.domain.evidence import EvidenceSource
 from muse_supervisor.domain.incidents import IncidentState
 from muse_supervisor.domain.vocabulary import Skill, Tier
+from muse_supervisor.hmi.fleet import Frame
 from muse_supervisor.msg import (
+    ExecutionOutcome,
     GateStatus,
     Incident,
+    OperatorDecision,
     OperatorNotice,
     PlanEvaluation,
     RecoveryPlan,
@@ -19,6 +26,7 @@ from muse_supervisor.msg import (
     SkillArgument,
     StopReason,
 )
+from muse_supervisor.msg import OperatorAction as OperatorActionMsg
 from muse_supervisor.nodes.conversions import plan_from_msg, seconds
 
 
@@ -34,6 +42,8 @@ _STOP_CAUSES = _names(StopReason, 'CAUSE_')
 _OUTCOMES = _names(PlanEvaluation, 'OUTCOME_')
 _MODES = _names(RecoveryProposal, 'MODE_')
 _NOTICES = _names(OperatorNotice, 'KIND_')
+_DECISIONS = _names(OperatorDecision, 'DECISION_')
+_FRAME_JPEG_QUALITY = 80
 
 
 def _enum_name(enum_type: Any, value: int) -> str:
@@ -190,3 +200,56 @@ def notice_dict(msg: OperatorNotice) -> dict[str, Any]:
         'message': msg.message,
         'camera': msg.camera,
     }
+
+
+def decision_dict(msg: OperatorDecision) -> dict[str, Any]:
+    """An ``OperatorDecision`` for the report."""
+    return {
+        'stamp': seconds(msg.header.stamp), 'incident_id': msg.incident_id,
+        'operator_id': msg.operator_id, 'plan_id': msg.plan_id, 'plan_digest': msg.plan_digest,
+        'decision': _DECISIONS.get(msg.decision, str(msg.decision)), 'reason': msg.reason,
+        'accepted': bool(msg.accepted), 'message': msg.message,
+    }  # fmt: skip
+
+
+def action_dict(msg: OperatorActionMsg) -> dict[str, Any]:
+    """An ``OperatorAction`` (an audit entry about the robot) for the report."""
+    return {
+        'stamp': seconds(msg.header.stamp), 'actor': msg.operator_id, 'role': msg.role,
+        'action': msg.action, 'incident_id': msg.incident_id, 'plan_id': msg.plan_id,
+        'plan_digest': msg.plan_digest, 'reason': msg.reason, 'accepted': bool(msg.accepted),
+        'message': msg.message, 'remote': msg.remote,
+    }  # fmt: skip
+
+
+def outcome_dict(msg: ExecutionOutcome) -> dict[str, Any]:
+    """An ``ExecutionOutcome`` for the report."""
+    return {
+        'stamp': seconds(msg.header.stamp), 'incident_id': msg.incident_id,
+        'plan_id': msg.plan_id, 'error_code': int(msg.error_code), 'error_msg': msg.error_msg,
+        'steps_completed': int(msg.steps_completed), 'step_count': int(msg.step_count),
+        'total_time_s': seconds(msg.total_time),
+    }  # fmt: skip
+
+
+def frame_jpeg(msg: Any) -> Frame | None:
+    """A camera message (``Image`` or ``CompressedImage``) as a JPEG :class:`Frame`, or ``None``.
+
+    A compressed JPEG is kept as it came; raw rgb8, bgr8 and mono8 images are encoded.
+    """
+    stamp = float(msg.header.stamp.sec) + float(msg.header.stamp.nanosec) * 1e-9
+    if isinstance(msg, CompressedImage):
+        image = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            return None
+        if 'jpeg' in msg.format or 'jpg' in msg.format:
+            return Frame(bytes(msg.data), stamp, image.shape[1], image.shape[0])
+    else:
+        channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}.get(msg.encoding)
+        if channels is None or msg.step != msg.width * channels:
+            return None
+        image = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, channels)
+        if msg.encoding == 'rgb8':
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, _FRAME_JPEG_QUALITY])
+    return Frame(data.tobytes(), stamp, image.shape[1], image.shape[0]) if ok else None

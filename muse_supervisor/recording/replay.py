@@ -65,7 +65,8 @@ def message_class(type_name: str) -> Any:
         ) from error
 
 
-def _decode(message: RecordedMessage) -> Any:
+def decode_message(message: RecordedMessage) -> Any:
+    """The recorded message as its ROS message (its interfaces must be installed)."""
     from rclpy.serialization import deserialize_message
 
     return deserialize_message(message.data, message_class(message.type_name))
@@ -88,7 +89,7 @@ def select(recording: Recording, incident: str | None) -> list[RecordedMessage]:
         )
     if incident is None:
         return list(recording.messages)
-    decoded = [(m, _decode(m)) for m in incidents]
+    decoded = [(m, decode_message(m)) for m in incidents]
     mine = [(m, d) for m, d in decoded if d.id == incident]
     if not mine:
         ids = sorted({d.id for _, d in decoded})
@@ -110,7 +111,7 @@ def select(recording: Recording, incident: str | None) -> list[RecordedMessage]:
                 opens < message.log_time <= last
             )
         elif message.type_name in LINKED_TYPES:
-            keep = _decode(message).incident_id == incident
+            keep = decode_message(message).incident_id == incident
         else:
             keep = False
         if keep:
@@ -133,7 +134,7 @@ def retarget(topic: str, recorded_namespace: str, namespace: str | None) -> str:
 
 def _summary(message: RecordedMessage) -> str:
     if message.type_name == INCIDENT_TYPE:
-        incident = _decode(message)
+        incident = decode_message(message)
         states = {
             getattr(type(incident), name): name[len('STATE_') :].lower()
             for name in dir(type(incident))
@@ -141,7 +142,7 @@ def _summary(message: RecordedMessage) -> str:
         }
         return f'incident {incident.id} {states.get(incident.state, incident.state)}'
     if message.type_name in LINKED_TYPES:
-        return f'{message.type_name.rsplit("/", 1)[-1]} for {_decode(message).incident_id}'
+        return f'{message.type_name.rsplit("/", 1)[-1]} for {decode_message(message).incident_id}'
     return message.type_name
 
 
