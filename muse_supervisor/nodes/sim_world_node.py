@@ -66,6 +66,7 @@ from muse_supervisor.nodes.lifecycle import Entities, SupervisorNode, run
 from muse_supervisor.nodes.qos import LATCHED
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.sim.camera import CameraModel, render
+from muse_supervisor.sim.camera import covered as covered_frame
 from muse_supervisor.sim.physics import RobotModel
 from muse_supervisor.sim.robot import BaseDynamics, SimulatedRobot
 from muse_supervisor.sim.timeline import Timeline, TimelineError, load_timeline
@@ -363,9 +364,10 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
             if robot is None:
                 return
             with self._lock:
-                pose, scene = robot.pose, robot.scene()
+                pose, scene, covered = robot.pose, robot.scene(), robot.camera_covered
             stamp = self._stamp()  # the moment the frame shows
-            pixels = render(robot.world.map, pose, scene, camera, rng)
+            pixels = (covered_frame(camera, rng) if covered
+                      else render(robot.world.map, pose, scene, camera, rng))  # fmt: skip
             header = Header(stamp=stamp, frame_id='camera_optical')
             self._image_pub.publish(
                 Image(

@@ -58,6 +58,12 @@ class CameraModel:
         return (self.width / 2) / math.tan(self.hfov / 2)
 
 
+def covered(camera: CameraModel, rng: np.random.Generator | None = None) -> np.ndarray:
+    """What the camera shows with its lens covered: near black, a little light and noise."""
+    rng = rng if rng is not None else np.random.default_rng()
+    return rng.integers(0, 12, size=(camera.height, camera.width, 3), dtype=np.uint8)
+
+
 def render(
     occupancy: OccupancyMap,
     pose: Pose2D,

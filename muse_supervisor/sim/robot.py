@@ -158,6 +158,7 @@ class SimulatedRobot:
         self.pose = replace(start, linear=0.0, angular=0.0)
         self.battery = battery
         self.estop_engaged = False
+        self.camera_covered = False  # a hand, a bag or dirt on the lens (timeline)
         self.mission = Mission()
         self.collision = ''
         self.distance_driven = 0.0
@@ -318,6 +319,8 @@ class SimulatedRobot:
             self.battery = spec['percentage']
         elif event.action == 'estop':
             self.estop_engaged = spec
+        elif event.action == 'camera_covered':
+            self.camera_covered = spec
         elif event.action == 'alarm':
             alarm = AlarmEvent(
                 at, spec['source'], spec['code'], SEVERITIES.index(spec['severity']),

@@ -19,6 +19,7 @@ Actions (positions in the map frame, metres, radians):
   moves it; ``remove: NAME`` takes it away.
 - ``battery``: ``{percentage}`` in [0, 1] sets the state of charge.
 - ``estop``: ``true`` (pressed) or ``false`` (released).
+- ``camera_covered``: ``true`` (something covers the lens: the frames are near black) or ``false``.
 - ``alarm``: ``{source, code, severity: info|warning|error|critical, text[, active, values]}``.
 - ``diagnostic``: ``{name, level: ok|warn|error|stale, message[, hardware_id, values]}``; the
   status stays as set until set again.
@@ -42,7 +43,9 @@ SEVERITIES = ('info', 'warning', 'error', 'critical')  # = Alarm.SEVERITY_* orde
 LEVELS = ('ok', 'warn', 'error', 'stale')  # = diagnostic_msgs/DiagnosticStatus levels 0..3
 MISSION_STATUSES = ('idle', 'running', 'paused', 'succeeded', 'failed', 'aborted')
 _THINGS = ('obstacle', 'person', 'spill', 'label', 'panel')
-ACTIONS = (*_THINGS, 'remove', 'battery', 'estop', 'alarm', 'diagnostic', 'mission')
+ACTIONS = (
+    *_THINGS, 'remove', 'battery', 'estop', 'camera_covered', 'alarm', 'diagnostic', 'mission',
+)  # fmt: skip
 _MISSION_FIELDS = {
     'mission_id': str, 'status': str, 'step_index': int, 'step_count': int, 'step_id': str,
     'step_description': str, 'step_budget': float, 'expected_payload': str,
@@ -132,9 +135,9 @@ def _check(action: str, spec: Any, where: str) -> Any:
         if not isinstance(spec, str) or not spec:
             raise TimelineError(f'{where}: expected the name of a placed thing')
         return spec
-    if action == 'estop':
+    if action in ('estop', 'camera_covered'):
         if not isinstance(spec, bool):
-            raise TimelineError(f'{where}: expected true (pressed) or false (released)')
+            raise TimelineError(f'{where}: expected true or false')
         return spec
     if action == 'battery':
         values = _fields(spec, {'percentage': float}, {}, where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from muse_supervisor.domain.motion import Pose2D
@@ -251,7 +252,7 @@ def test_events_happen_at_their_time_and_in_file_order(world: World) -> None:
 def test_the_shipped_scenario_reads_and_uses_every_kind_of_action() -> None:
     timeline = load_timeline(REPO / 'config' / 'scenarios' / 'pallet_in_aisle.yaml')
     used = {event.action for event in timeline.events}
-    assert used >= set(ACTIONS) - {'spill', 'estop'}
+    assert used >= set(ACTIONS) - {'spill', 'estop', 'camera_covered'}
 
 
 @pytest.mark.parametrize(
@@ -261,7 +262,8 @@ def test_the_shipped_scenario_reads_and_uses_every_kind_of_action() -> None:
         ([{'at': 1, 'obstcle': {}}], "got ['obstcle']"),
         ([{'at': -1, 'estop': True}], 'at must be >= 0 s'),
         ([{'at': 'soon', 'estop': True}], "at: expected a finite number, got 'soon'"),
-        ([{'at': 1, 'estop': 'yes'}], 'expected true (pressed) or false (released)'),
+        ([{'at': 1, 'estop': 'yes'}], 'expected true or false'),
+        ([{'at': 1, 'camera_covered': 1}], 'expected true or false'),
         ([{'at': 1, 'obstacle': {'name': 'p', 'x': 0, 'y': 0}}], "missing ['radius']"),
         (
             [{'at': 1, 'obstacle': {'name': 'p', 'x': 0, 'y': 0, 'radius': 0}}],
@@ -298,3 +300,22 @@ def test_an_unreadable_timeline_file_is_named(tmp_path: Path) -> None:
         load_timeline(broken)
     with pytest.raises(TimelineError, match='with an "events" list'):
         timeline_from_dict([1, 2], 'x.yaml')
+
+
+def test_a_covered_camera_shows_what_perception_calls_dark(world: World) -> None:
+    from muse_supervisor.perception.vision.frames import Frame
+    from muse_supervisor.perception.vision.health import DARK, ImageHealthAnalyzer
+    from muse_supervisor.sim.camera import CameraModel, covered
+
+    timeline = timeline_from_dict({'events': [{'at': 1.0, 'camera_covered': True},
+                                              {'at': 2.0, 'camera_covered': False}]})  # fmt: skip
+    robot = SimulatedRobot(world, Pose2D(0.0, 0.0, 0.0), timeline)
+    _run(robot, 1.5)
+    assert robot.camera_covered
+    _run(robot, 1.0)
+    assert not robot.camera_covered
+    pixels = covered(CameraModel(width=160, height=120), np.random.default_rng(1))
+    frame = Frame(np.ascontiguousarray(pixels[:, :, ::-1]), 1.0, topic='camera/image_raw',
+                  sequence=1, encoding='bgr8')  # fmt: skip
+    signals = {o.signal for o in ImageHealthAnalyzer().analyze(frame) if o.active}
+    assert DARK in signals, signals
