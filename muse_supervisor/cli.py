@@ -26,8 +26,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 from muse_supervisor import cli_hmi, cli_reasoner
+from muse_supervisor.demo import run as demo_run
 from muse_supervisor.stack import PACKAGE, STACK, NodeLaunch, StackError, fleet_plan
 from muse_supervisor.stack.duplicates import clash_message, clashes, is_newcomer
 from muse_supervisor.stack.launcher import NodeProcess, StackProcesses, find_executable, start
@@ -120,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     _replay_parser(commands)
     cli_reasoner.add_parsers(commands)
     cli_hmi.add_parsers(commands)
+    demo_run.add_parser(commands)
     return parser
 
 
@@ -211,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_hmi.run(args)
         if args.command == 'report':
             return cli_hmi.run_report(args)
+        if args.command == 'demo':
+            return demo_run.run(args, args.config_dir or default_config_dir(), _up)
         if args.command in ('propose', 'eval'):
             return cli_reasoner.run(args, args.config_dir or default_config_dir())
         config_dir = args.config_dir or default_config_dir()
@@ -274,7 +279,19 @@ def _config_note(config_dir: Path, *, given: bool) -> str:
     return note
 
 
-def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) -> int:
+def _up(
+    plan: list[NodeLaunch],
+    startup_timeout: float,
+    duration: float | None,
+    *,
+    log: IO[str] | None = None,
+    while_running: Callable[[], bool] | None = None,
+) -> int:
+    """Start ``plan``, wait until every node is active, run until stopped; the exit status.
+
+    ``log`` receives the nodes' output (default: stderr); ``while_running`` is called about five
+    times a second once the stack is up, and the stack stops when it returns false (the demo).
+    """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
@@ -304,7 +321,7 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
             return _refuse(running)
         if stopping:
             return 0
-        stack = start(plan, executables.__getitem__)
+        stack = start(plan, executables.__getitem__, stderr=log)
 
         def twice() -> list[str]:
             # A node of the same name that discovery brought in late shows up as a second entry.
@@ -353,6 +370,8 @@ def _up(plan: list[NodeLaunch], startup_timeout: float, duration: float | None) 
         newcomer_until = time.monotonic() + NEWCOMER_WINDOW
         warned = False
         while not stopping and time.monotonic() < end:
+            if while_running is not None and not while_running():
+                break
             exited = stack.exited()
             if exited:
                 _report_exits(exited)

@@ -22,7 +22,8 @@ topic                     type                                  when
 ========================  ====================================  ==========================
 
 It serves the mission services the gate calls (``resume_mission``, ``retry_step`` and
-``reset_fault/<device>`` for each device the timeline names), as ``std_srvs/Trigger``.
+``reset_fault/<device>`` for each device the timeline names), as ``std_srvs/Trigger``, and
+``start_timeline``, which starts a timeline held by ``timeline_wait``.
 
 Time: the world is stepped by a steady-clock timer, ``1 / rate_hz`` of simulation time per step.
 With ``publish_clock`` that simulation time is published on ``/clock`` and stamps every message
@@ -87,6 +88,10 @@ class SimWorldConfig:
     timeline: str = param(
         '', 'Scenario timeline (YAML, see docs/SIMULATOR.md); empty: nothing happens.'
     )
+    timeline_wait: bool = param(
+        False, 'Hold the timeline until the start_timeline service is called (the demo starts '
+        'it once the whole stack is up); false: it starts with the node.',
+    )  # fmt: skip
     start: str = param(
         'charger_1', 'Place of the world the robot starts at; empty: start_x, start_y, '
         'start_yaw.',
@@ -171,7 +176,9 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
             command_timeout=config.command_timeout,
         )
         self._sim_time = 0.0
-        self._robot = SimulatedRobot(world, start, timeline, robot, base, config.battery, 0.0)
+        self._robot = SimulatedRobot(
+            world, start, timeline, robot, base, config.battery, 0.0, config.timeline_wait
+        )
         self._camera = CameraModel(
             config.camera_width, config.camera_height, math.radians(config.camera_hfov),
             noise=config.camera_noise,
@@ -248,12 +255,22 @@ class SimWorldNode(SupervisorNode[SimWorldConfig]):
         services += [f'reset_fault/{device}' for device in sorted(devices) if _NAME.match(device)]
         for service in services:
             self.entities.service(Trigger, service, self._serve(service))
+        self.entities.service(Trigger, 'start_timeline', self._on_start_timeline)
 
     # ----- inputs ----------------------------------------------------------------------------
     def _on_cmd_vel(self, msg: Twist) -> None:
         with self._lock:
             if self._robot is not None:
                 self._robot.command(float(msg.linear.x), float(msg.angular.z), self._sim_time)
+
+    def _on_start_timeline(self, request: Any, response: Any) -> Any:
+        with self._lock:
+            assert self._robot is not None
+            started = self._robot.start_timeline(self._sim_time)
+        response.success = started
+        response.message = 'timeline started' if started else 'the timeline already runs'
+        self.get_logger().info(f'start_timeline: {response.message}')
+        return response
 
     def _serve(self, service: str) -> Any:
         def serve(request: Any, response: Any) -> Any:

@@ -152,7 +152,9 @@ class SimulatedRobot:
         base: BaseDynamics | None = None,
         battery: float = 0.9,
         now: float = 0.0,
+        hold_timeline: bool = False,
     ) -> None:
+        """``hold_timeline``: nothing of the timeline happens until :meth:`start_timeline`."""
         self.world, self.timeline = world, timeline or Timeline()
         self.robot, self.base = robot or RobotModel(), base or BaseDynamics()
         self.pose = replace(start, linear=0.0, angular=0.0)
@@ -172,6 +174,8 @@ class SimulatedRobot:
         self._power = 0.0
         self._charging = False
         self._applied_until = -math.inf
+        if hold_timeline:
+            self.started = math.inf
         self._apply_due(now)
 
     # ----- inputs ----------------------------------------------------------------------------
@@ -293,6 +297,14 @@ class SimulatedRobot:
         return alarms
 
     # ----- the timeline ----------------------------------------------------------------------
+    def start_timeline(self, now: float) -> bool:
+        """Start a held timeline now (its times count from here); false if it already runs."""
+        if math.isfinite(self.started):
+            return False
+        self.started = now
+        self._applied_until = now - 1e-9  # events at 0 s happen on the next step
+        return True
+
     def _apply_due(self, now: float) -> None:
         for event in self.timeline.events:
             at = self.started + event.at

@@ -319,3 +319,14 @@ def test_a_covered_camera_shows_what_perception_calls_dark(world: World) -> None
                   sequence=1, encoding='bgr8')  # fmt: skip
     signals = {o.signal for o in ImageHealthAnalyzer().analyze(frame) if o.active}
     assert DARK in signals, signals
+
+
+def test_a_held_timeline_starts_on_cue_and_counts_from_there(world: World) -> None:
+    timeline = timeline_from_dict({'events': [{'at': 0.0, 'estop': True}]})
+    robot = SimulatedRobot(world, Pose2D(0.0, 0.0, 0.0), timeline, hold_timeline=True)
+    _run(robot, 2.0)
+    assert not robot.estop_engaged  # held: nothing happened
+    assert robot.start_timeline(robot.now)
+    assert not robot.start_timeline(robot.now)  # once
+    _run(robot, 2 * DT)
+    assert robot.estop_engaged  # the event at 0 s, counted from the cue

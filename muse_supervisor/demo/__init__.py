@@ -1,0 +1,1 @@
+"""``muse-supervisor demo``: the scripted shift, its independent monitor and its score."""
