@@ -119,7 +119,8 @@ def test_one_robot_given_twice_is_refused() -> None:
         StackError, match=r"/robot_1 is given twice \(as 'robot_1' and '/robot_1'\)"
     ):
         fleet_plan(CONFIG, ['robot_1', '/robot_1'])
-    assert len(fleet_plan(CONFIG, ['robot_1', 'robot_2'])) == 2 * len(launch_plan(CONFIG))
+    # Two robots: two stacks, one HMI between them (test_stack_declaration).
+    assert len(fleet_plan(CONFIG, ['robot_1', 'robot_2'])) == 2 * len(launch_plan(CONFIG)) - 1
     assert [n.namespace for n in fleet_plan(CONFIG, [])] == ['/'] * len(launch_plan(CONFIG))
 
 
