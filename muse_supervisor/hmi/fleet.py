@@ -68,7 +68,6 @@ class FleetView:
         self.world = world or {}
         self._lock = threading.Lock()
         self._version = 0
-        self._listeners: list[Callable[[], None]] = []
 
     @property
     def robots(self) -> list[str]:
@@ -78,10 +77,6 @@ class FleetView:
     def knows(self, robot: str) -> bool:
         """Whether this HMI serves ``robot``."""
         return robot in self._robots
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` (from the writer's thread) after every change."""
-        self._listeners.append(listener)
 
     # -- writers (the bridge's callbacks) -----------------------------------------------------
 
@@ -118,7 +113,7 @@ class FleetView:
         def change(view: RobotView) -> None:
             view.pose = pose
 
-        self._change(robot, change, notify=False)  # 50 Hz: the page polls the pose with the rest
+        self._change(robot, change)
 
     def add_notice(self, robot: str, notice: dict[str, Any]) -> None:
         """A notice from plan execution (a request for an operator, ...)."""
@@ -137,7 +132,7 @@ class FleetView:
             while len(view.history) > _MAX_HISTORY:
                 view.history.popitem(last=False)
 
-        self._change(robot, change, notify=False)
+        self._change(robot, change)
 
     def add_outcome(self, robot: str, outcome: dict[str, Any]) -> None:
         """How an execution ended, kept for the report."""
@@ -172,11 +167,9 @@ class FleetView:
             view.frame = frame
             view.frame_version += 1
 
-        self._change(robot, change, notify=False)
+        self._change(robot, change)
 
-    def _change(
-        self, robot: str, change: Callable[[RobotView], None], notify: bool = True
-    ) -> None:
+    def _change(self, robot: str, change: Callable[[RobotView], None]) -> None:
         with self._lock:
             view = self._robots.get(robot)
             if view is None:
@@ -184,9 +177,6 @@ class FleetView:
             change(view)
             view.last_data = self._clock()
             self._version += 1
-        if notify:
-            for listener in self._listeners:
-                listener()
 
     # -- readers (the web server) -------------------------------------------------------------
 
@@ -201,12 +191,6 @@ class FleetView:
             view = self._robots.get(robot)
             return view.frame if view is not None else None
 
-    def proposal(self, robot: str, incident_id: str) -> dict[str, Any] | None:
-        """The newest proposal for the incident, if any."""
-        with self._lock:
-            view = self._robots.get(robot)
-            return view.proposals.get(incident_id) if view is not None else None
-
     def plan(self, robot: str, plan_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The proposal holding plan ``plan_id`` and that plan, or ``None``."""
         with self._lock:
@@ -215,15 +199,6 @@ class FleetView:
                 for plan in proposal['plans']:
                     if plan['id'] == plan_id:
                         return proposal, plan
-        return None
-
-    def incident(self, robot: str, incident_id: str) -> dict[str, Any] | None:
-        """The open incident, if listed."""
-        with self._lock:
-            view = self._robots.get(robot)
-            for incident in view.incidents if view is not None else ():
-                if incident['id'] == incident_id:
-                    return incident
         return None
 
     def snapshot(self) -> dict[str, Any]:
