@@ -374,7 +374,12 @@ class Reasoner:
                     default=0.8,
                 )
                 rules[cause.kind] = max(rules.get(cause.kind, 0.0), confidence)
-        return believe(texts, matches, safety, rules)
+        cleared = frozenset(
+            kind for kind, heard in ((IncidentKind.ESTOP_ACTIVE, robot.estop),
+                                     (IncidentKind.PERSON_IN_ZONE, robot.person))
+            if heard is False
+        )  # fmt: skip
+        return believe(texts, matches, safety, rules, cleared)
 
     def _consult(self, moment: Moment, tools: ToolBox) -> None:
         """The ``sop`` backend's fixed policy of look-ups before it proposes."""

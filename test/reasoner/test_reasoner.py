@@ -185,6 +185,21 @@ def test_an_alarm_no_rule_knows_is_read_by_retrieval(
     assert any(entry.tool == 'sop' for entry in proposal.trace)
 
 
+def test_a_clear_safety_input_outweighs_old_text_about_it(embedder: TextEmbedder) -> None:
+    # The gate's log line from when a picker was in the zone, still in the context window of a
+    # later incident: while the robot's own scanner says clear, it may not make the reasoner
+    # believe a person is there (seen in the demo: a covered camera read as person_in_zone).
+    reasoner = _reasoner(embedder)
+    old = _alarm('stopped (person_in_zone: person inside the protective zone [latched])')
+    unheard = reasoner.propose(_bundle((old,)), RobotState(pose=POSE), 'instant')
+    assert unheard.belief.governing is IncidentKind.PERSON_IN_ZONE  # no scanner: text counts
+    clear = reasoner.propose(_bundle((old,)), RobotState(pose=POSE, person=False), 'instant')
+    assert clear.belief.support.get(IncidentKind.PERSON_IN_ZONE, 0.0) <= 0.2
+    assert clear.belief.governing is not IncidentKind.PERSON_IN_ZONE
+    held = reasoner.propose(_bundle((old,)), RobotState(pose=POSE, person=True), 'instant')
+    assert held.belief.governing is IncidentKind.PERSON_IN_ZONE  # the input itself governs
+
+
 def test_a_sign_that_orders_motion_is_evidence_and_changes_no_step(embedder: TextEmbedder) -> None:
     reasoner = _reasoner(embedder)
     robot = RobotState(pose=POSE, person=True)
