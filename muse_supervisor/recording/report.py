@@ -8,6 +8,7 @@ serves live.
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -84,13 +85,13 @@ def write_reports(
         written.append(page)
     index = out / 'index.html'
     rows = ''.join(
-        f'<li><a href="{p.name}">{_escape(i)}</a>: {_escape(r.incident["kind"])}, '
-        f'{_escape(r.incident["state"])}</li>'
+        f'<li><a href="{p.name}">{html.escape(i)}</a>: {html.escape(r.incident["kind"])}, '
+        f'{html.escape(r.incident["state"])}</li>'
         for (i, r), p in zip(reports.items(), written, strict=True)
     )
-    index.write_text(f'<!doctype html><meta charset="utf-8"><title>Incidents of '
-                     f'{_escape(path.name)}</title><h1>Incidents of {_escape(path.name)}</h1>'
-                     f'<ul>{rows}</ul>', encoding='utf-8')  # fmt: skip
+    name = html.escape(path.name)
+    index.write_text(f'<!doctype html><meta charset="utf-8"><title>Incidents of {name}</title>'
+                     f'<h1>Incidents of {name}</h1><ul>{rows}</ul>', encoding='utf-8')  # fmt: skip
     return [*written, index]
 
 
@@ -104,9 +105,3 @@ def _world(world_file: Path | None) -> tuple[dict[str, Any] | None, bytes | None
         if world_file is not None:
             raise RecordingReportError(f'world file {world_file}: {error}') from None
         return None, None  # no installed world: the report goes without its map
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=True)
