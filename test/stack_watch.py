@@ -56,6 +56,20 @@ class Watcher:
         with self.lock:
             return next((i for i in reversed(self.incidents) if i.id == incident_id), None)
 
+    def story(self, output: str) -> str:
+        """What the stack did, for a failure message: proposals, the latest incident's
+        evidence, and the nodes' proposal and warning lines from ``output``."""
+        with self.lock:
+            proposals = [(p.incident_id, p.kind, round(p.confidence, 2), p.plans[0].steps[0].skill)
+                         for p in self.proposals if p.plans]  # fmt: skip
+            latest = self.incidents[-1] if self.incidents else None
+        evidence = [] if latest is None else [
+            (e.signal, 'cleared' if e.cleared else 'active', e.summary) for e in latest.evidence
+        ]  # fmt: skip
+        lines = [line for line in output.splitlines() if 'proposal for' in line or 'WARN' in line]
+        return '\n'.join([f'proposals (incident, kind, confidence, first skill): {proposals}',
+                          f'latest incident evidence: {evidence}', *lines[-40:]])  # fmt: skip
+
     def close(self) -> None:
         self.executor.shutdown()
         self.thread.join(timeout=5)

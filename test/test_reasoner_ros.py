@@ -90,6 +90,7 @@ def test_low_battery_is_recovered_end_to_end_by_policy_through_the_gate(
         start_node('reasoner_node', namespace, 'reasoner.yaml',
                    '-p', 'auto_approve:=low_battery:B', '-p', 'auto_approve_confidence:=0.8'),
     ]  # fmt: skip
+    output = ''
     try:
         # The battery's diagnostic can reach perception before the battery reading reaches the
         # reasoner: its first proposal may then ask a person (a doubtful reading), and it looks
@@ -111,6 +112,9 @@ def test_low_battery_is_recovered_end_to_end_by_policy_through_the_gate(
         actors = [(t.to_state, t.actor) for t in resolved.transitions]
         assert (Incident.STATE_APPROVED, 'policy') in actors
         assert any(state == Incident.STATE_EXECUTING for state, _ in actors)
-    finally:
+    except TimeoutError as error:
         output = stop_all(*processes)
+        raise AssertionError(f'{error}\n{watcher.story(output)}') from error
+    finally:
+        output = output or stop_all(*processes)
     assert 'Traceback' not in output, output

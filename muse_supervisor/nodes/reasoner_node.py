@@ -79,6 +79,7 @@ from muse_supervisor.reasoner.supervision import (
     IncidentUpdate,
     IncidentWatch,
     choose_mode,
+    unsettled,
 )
 from muse_supervisor.safety.config import gate_config_from_file
 from muse_supervisor.sim.rollout import Prediction, Situation
@@ -387,9 +388,8 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
             bundle, robot, mode, ask_operator=self._watch.must_ask(update)
         )
         self._publish(proposal)
-        doubtful = bool(proposal.plans) and proposal.plans[0].candidate.generator == 'sop/operator'
-        self._watch.proposed(update.id, doubtful and not self._watch.must_ask(update),
-                             time.monotonic())  # fmt: skip
+        again = '' if self._watch.must_ask(update) else unsettled(proposal, self.config.simulate)
+        self._watch.proposed(update.id, bool(again), time.monotonic())
         best = proposal.plans[0].candidate.sop_id
         reason = f'{len(proposal.plans)} plan(s), best {best}'
         self._step(update.id, UpdateIncident.Request.ACTION_PROPOSE, 'reasoner', reason)
@@ -400,6 +400,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
             f'proposal for {update.id}: {proposal.belief.governing.name.lower()} '
             f'(confidence {proposal.confidence:.2f}), {len(proposal.plans)} plan(s) in '
             f'{proposal.latency_ms:.0f} ms ({mode}); {why}'
+            + (f'; looks again: {again}' if again else '')
         )
         for entry in proposal.trace:
             self.get_logger().debug(f'  {entry.tool}: {entry.summary}')

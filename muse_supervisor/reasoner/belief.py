@@ -44,12 +44,12 @@ MARGIN = 0.05  # a text whose best kind beats the next by less than this support
 # "communication exception") describes that device's problem: its text's support for another
 # kind counts half.
 OTHER_KIND_SHARE = 0.5
-# The robot's own e-stop and safety scanner are the authority on whether it is held now: while
-# the input was heard and says clear, a text about it (a minute-old log line "stopped
-# (person_in_zone ...)", an alarm text, a sign) supports its kind at most this much, below
-# AMBIGUOUS, so it neither governs nor makes the governing kind doubtful. Perception's rules and
-# the inputs themselves are not capped.
-CLEARED_INPUT_CEILING = 0.2
+# A kind known to be clear now (the robot's own e-stop or scanner input heard and clear, or
+# every cause of that kind in the incident seen cleared by perception): a text about it (an old
+# alarm's text, a sign, a log line in the two-minute context window) supports it at most this
+# much, below AMBIGUOUS, so it neither governs nor makes the governing kind doubtful.
+# Perception's rules and the inputs themselves are not capped.
+CLEARED_CEILING = 0.2
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,14 @@ def believe(
     matches: Sequence[Mapping[IncidentKind, Match]],
     safety_inputs: Mapping[IncidentKind, str],
     rule_kinds: Mapping[IncidentKind, float] | None = None,
-    cleared_inputs: frozenset[IncidentKind] = frozenset(),
+    cleared: frozenset[IncidentKind] = frozenset(),
 ) -> KindBelief:
     """Combine the evidence. ``matches[i]`` is retrieval for ``texts[i]``.
 
     ``safety_inputs``: kinds the robot's own inputs show (kind -> why); ``rule_kinds``: the kinds
     of perception's active causes (alarm codes its rules know, image health, corridor, floor,
-    payload), at the confidence of their evidence; ``cleared_inputs``: kinds whose input was
-    heard and says clear (text support for them is capped at ``CLEARED_INPUT_CEILING``).
+    payload), at the confidence of their evidence; ``cleared``: kinds known to be clear now
+    (text support for them is capped at ``CLEARED_CEILING``).
     """
     reasons: dict[IncidentKind, list[Support]] = {}
 
@@ -116,8 +116,8 @@ def believe(
             kind = next(k for k in match.sop.kinds if k is not IncidentKind.UNKNOWN)
             if text.rule_kind and kind.name.lower() != text.rule_kind:
                 value *= OTHER_KIND_SHARE
-            if kind in cleared_inputs:
-                value = min(value, CLEARED_INPUT_CEILING)
+            if kind in cleared:
+                value = min(value, CLEARED_CEILING)
             add(kind, value, f'{text.quoted()} ~ "{match.text}" ({match.similarity:.2f})')
     support = {kind: _noisy_or(s.value for s in items) for kind, items in reasons.items()}
     present = tuple(k for k in SAFETY_PRIORITY if support.get(k, 0.0) >= PRESENT)

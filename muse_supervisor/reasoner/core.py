@@ -374,10 +374,15 @@ class Reasoner:
                     default=0.8,
                 )
                 rules[cause.kind] = max(rules.get(cause.kind, 0.0), confidence)
+        # Kinds known to be clear now: the robot's e-stop or scanner input heard and clear, or
+        # every cause of the kind in this incident seen cleared by perception (history, such as
+        # an odometry silence that ended before the battery ran low).
+        active = {cause.kind for cause in bundle.incident.causes if cause.active}
         cleared = frozenset(
-            kind for kind, heard in ((IncidentKind.ESTOP_ACTIVE, robot.estop),
-                                     (IncidentKind.PERSON_IN_ZONE, robot.person))
-            if heard is False
+            {kind for kind, heard in ((IncidentKind.ESTOP_ACTIVE, robot.estop),
+                                      (IncidentKind.PERSON_IN_ZONE, robot.person))
+             if heard is False}
+            | {cause.kind for cause in bundle.incident.causes if cause.kind not in active}
         )  # fmt: skip
         return believe(texts, matches, safety, rules, cleared)
 

@@ -23,6 +23,12 @@ MOVING_SPEED = 0.05  # m/s: faster than this counts as moving
 _POINT = re.compile(r'\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)')
 _ORIGIN = re.compile(r'^(?:alarm|diagnostic|vda5050 error)\s+(?P<device>[^/\s]+)')
 MAX_TEXT = 200  # characters of one evidence text kept (quoted) in prompts and messages
+# The supervisor's own nodes (the stack declaration's, less the simulated robot). Their log
+# lines are not evidence: the gate's "stopped (person_in_zone ...; odometry_stale ...)" echoes
+# inputs the reasoner and perception read directly, so counting it would count one fact twice
+# and keep it alive in the context window for two minutes after the input cleared.
+SUPERVISOR_LOGGERS = frozenset({'safety_gate', 'perception', 'reasoner', 'plan_simulator',
+                                'hmi_bridge'})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,10 @@ def printable(text: str) -> str:
 
 
 def evidence_texts(bundle: ContextBundle) -> list[EvidenceText]:
-    """Every distinct text of the incident's evidence, alarm window, logs and camera reads."""
+    """Every distinct text of the incident's evidence, alarm window, logs and camera reads.
+
+    Log lines of the supervisor's own nodes (``SUPERVISOR_LOGGERS``) are left out.
+    """
     texts: dict[tuple[str, str], EvidenceText] = {}
 
     def add(item: EvidenceText) -> None:
@@ -87,7 +96,8 @@ def evidence_texts(bundle: ContextBundle) -> list[EvidenceText]:
         read = next((v for k, v in observation.attributes if k in ('text', 'payload', 'id')), '')
         add(EvidenceText(read, 'camera', observation.signal))
     for line in bundle.log_lines:
-        add(EvidenceText(line.msg, 'log', line.name))
+        if line.name.rpartition('.')[2] not in SUPERVISOR_LOGGERS:
+            add(EvidenceText(line.msg, 'log', line.name))
     return list(texts.values())
 
 

@@ -9,6 +9,8 @@
   up to a tier (A or B; tier C never: DOMAIN.md), when its confidence reaches a threshold, the
   simulator predicts success, and the reasoner did not ask for a person.
 - **Retries**: after ``max_attempts`` failed recoveries the only plan is to ask a person.
+- **Looking again**: a proposal that is not settled (see :func:`unsettled`) is reasoned about
+  again as its incident updates.
 """
 
 from __future__ import annotations
@@ -88,6 +90,24 @@ class AutoApproval:
         return True, f'auto-approved: {kind.name.lower()} up to tier {allowed.name}'
 
 
+def unsettled(proposal: Proposal, simulating: bool) -> str:
+    """Why ``proposal`` should be looked at again as its incident updates, or ``''``.
+
+    - It asked a person because the reading was doubtful: evidence arrives over time (a battery
+      reading after the battery's diagnostic).
+    - ``simulating`` and the simulator gave no prediction for the best plan before the deadline
+      (a loaded machine): without one nothing may run by policy, and the next look may get one.
+    """
+    if not proposal.plans:
+        return ''
+    best = proposal.plans[0]
+    if best.candidate.generator == 'sop/operator':
+        return 'the reading was doubtful'
+    if simulating and best.prediction is None:
+        return 'the best plan was not simulated before the deadline'
+    return ''
+
+
 @dataclass(frozen=True)
 class IncidentUpdate:
     """What the watch needs of one published incident update."""
@@ -105,30 +125,29 @@ class IncidentUpdate:
 class IncidentWatch:
     """Which incident updates call for (new) reasoning; one entry per open incident.
 
-    A proposal that asked a person because the reading was doubtful is looked at again when
-    the incident's next update comes, at most every ``recheck`` seconds, until the reading is
-    sure: evidence arrives over time (a battery reading after the battery's diagnostic), and a
-    robot that was unsure should not stay unsure once it knows.
+    An unsettled proposal (:func:`unsettled`) is looked at again when the incident's next update
+    comes, at most every ``recheck`` seconds, until it is settled: a robot that was unsure
+    should not stay unsure once it knows.
     """
 
     max_attempts: int = 3
     recheck: float = 2.0
     _seen: dict[str, tuple[object, ...]] = field(default_factory=dict)
-    _doubtful: dict[str, float] = field(default_factory=dict)  # incident -> when last reasoned
+    _unsettled: dict[str, float] = field(default_factory=dict)  # incident -> when last reasoned
 
     def wants(self, update: IncidentUpdate, now: float = 0.0) -> bool:
         """Whether this update should be reasoned about (and remember that it was seen)."""
         if update.state in (IncidentState.RESOLVED, IncidentState.DISMISSED):
             self._seen.pop(update.id, None)
-            self._doubtful.pop(update.id, None)
+            self._unsettled.pop(update.id, None)
             return False
         if update.stale:
             return False
-        since = self._doubtful.get(update.id)
+        since = self._unsettled.get(update.id)
         if update.state is IncidentState.PROPOSED and since is not None:
             if now - since < self.recheck:
                 return False
-            self._doubtful[update.id] = now
+            self._unsettled[update.id] = now
             return True
         if update.state not in _OPEN_STATES:
             return False
@@ -139,12 +158,12 @@ class IncidentWatch:
         self._seen[update.id] = key
         return True
 
-    def proposed(self, incident_id: str, doubtful: bool, now: float) -> None:
-        """Record a proposal; ``doubtful``: it asked a person because the reading was unsure."""
-        if doubtful:
-            self._doubtful[incident_id] = now
+    def proposed(self, incident_id: str, unsettled: bool, now: float) -> None:
+        """Record a proposal; ``unsettled``: it is to be looked at again (:func:`unsettled`)."""
+        if unsettled:
+            self._unsettled[incident_id] = now
         else:
-            self._doubtful.pop(incident_id, None)
+            self._unsettled.pop(incident_id, None)
 
     def must_ask(self, update: IncidentUpdate) -> bool:
         """Whether the recoveries are used up: a person decides what happens next."""

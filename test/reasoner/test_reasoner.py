@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 from muse_supervisor.domain import SKILLS, IncidentKind, Skill
 from muse_supervisor.domain.evidence import EvidenceSource, Observation
-from muse_supervisor.domain.incidents import IncidentSnapshot, IncidentState
+from muse_supervisor.domain.incidents import Cause, IncidentSnapshot, IncidentState
 from muse_supervisor.domain.motion import Pose2D
 from muse_supervisor.domain.vocabulary import Severity
 from muse_supervisor.params import ConfigError
+from muse_supervisor.perception.alarms import LogLine
 from muse_supervisor.perception.context import ContextBundle
 from muse_supervisor.reasoner.core import Reasoner, ReasonerSettings, validate_candidate
 from muse_supervisor.reasoner.embeddings import TextEmbedder
@@ -87,14 +88,17 @@ def _sign(text: str) -> Observation:
 
 
 def _bundle(
-    evidence: tuple[Observation, ...], reads: tuple[Observation, ...] = ()
+    evidence: tuple[Observation, ...],
+    reads: tuple[Observation, ...] = (),
+    causes: tuple[Cause, ...] = (),
+    logs: tuple[LogLine, ...] = (),
 ) -> ContextBundle:
     incident = IncidentSnapshot(
         id='robot_1/test/0001', robot_id='robot_1', dedup_key='test', kind=IncidentKind.UNKNOWN,
         other_kinds=(), severity=Severity.ERROR, state=IncidentState.OPEN, opened=100.0,
-        updated=100.0, confidence=0.5, summary='test', evidence=evidence,
+        updated=100.0, confidence=0.5, summary='test', evidence=evidence, causes=causes,
     )  # fmt: skip
-    return ContextBundle(incident, (), (), None, (), 101.0, reads)
+    return ContextBundle(incident, (), (), None, logs, 101.0, reads)
 
 
 def _skills(plan: object) -> list[str]:
@@ -198,6 +202,43 @@ def test_a_clear_safety_input_outweighs_old_text_about_it(embedder: TextEmbedder
     assert clear.belief.governing is not IncidentKind.PERSON_IN_ZONE
     held = reasoner.propose(_bundle((old,)), RobotState(pose=POSE, person=True), 'instant')
     assert held.belief.governing is IncidentKind.PERSON_IN_ZONE  # the input itself governs
+
+
+def test_text_of_a_cause_seen_cleared_no_longer_casts_doubt(embedder: TextEmbedder) -> None:
+    # One incident: the laser scanner's alarm raised and cleared, then the battery ran low.
+    # While the scanner's cause is active it governs (more critical); once perception saw it
+    # clear, its alarm text is history and the low battery is read with full confidence.
+    reasoner = _reasoner(embedder)
+    scanner = _alarm('laser scanner not responding, no scan data', source='lidar', code='E7')
+    robot = RobotState(pose=POSE, battery=0.15)
+
+    def cause(active: bool) -> Cause:
+        return Cause('alarm:lidar/E7', IncidentKind.SENSOR_FAULT, Severity.ERROR, active,
+                     90.0, 95.0, 3, 0)  # fmt: skip
+
+    battery = Cause('battery', IncidentKind.LOW_BATTERY, Severity.WARNING, True, 99.0, 100.0, 2, 0)
+    active = reasoner.propose(_bundle((scanner,), causes=(cause(True), battery)), robot, 'instant')
+    assert active.belief.governing is IncidentKind.SENSOR_FAULT
+    cleared = reasoner.propose(_bundle((scanner,), causes=(cause(False), battery)), robot,
+                               'instant')  # fmt: skip
+    assert cleared.belief.governing is IncidentKind.LOW_BATTERY
+    assert cleared.belief.support[IncidentKind.SENSOR_FAULT] <= 0.2
+    assert cleared.confidence >= 0.9
+
+
+def test_the_supervisors_own_log_lines_are_not_evidence(embedder: TextEmbedder) -> None:
+    # The gate logs why it holds the robot; the reasoner reads those inputs itself, and the
+    # line would otherwise stay in the two-minute context window after the input cleared.
+    reasoner = _reasoner(embedder)
+    line = 'stopped (odometry_stale: pose unknown: odometry is stale)'
+    robot = RobotState(pose=POSE, battery=0.15)
+    gate = reasoner.propose(_bundle((), logs=(LogLine(30, 'robot_1.safety_gate', line, 99.0),)),
+                            robot, 'instant')  # fmt: skip
+    assert not any(line in quoted for quoted in gate.evidence)
+    assert gate.belief.governing is IncidentKind.LOW_BATTERY and gate.confidence >= 0.9
+    driver = reasoner.propose(_bundle((), logs=(LogLine(30, 'robot_1.base_driver', line, 99.0),)),
+                              robot, 'instant')  # fmt: skip
+    assert any(line in quoted for quoted in driver.evidence)  # a driver's line is evidence
 
 
 def test_a_sign_that_orders_motion_is_evidence_and_changes_no_step(embedder: TextEmbedder) -> None:

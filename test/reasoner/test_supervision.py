@@ -18,6 +18,7 @@ from muse_supervisor.reasoner.supervision import (
     IncidentUpdate,
     IncidentWatch,
     choose_mode,
+    unsettled,
 )
 from muse_supervisor.sim.rollout import Prediction, Verdict
 
@@ -103,9 +104,20 @@ def test_a_doubtful_proposal_is_looked_at_again_as_its_incident_updates() -> Non
     update = IncidentUpdate('i', IncidentKind.LOW_BATTERY, (), Severity.WARNING,
                             IncidentState.OPEN, 0, False)  # fmt: skip
     assert watch.wants(update, now=0.0)
-    watch.proposed('i', doubtful=True, now=0.0)
+    watch.proposed('i', unsettled=True, now=0.0)
     proposed = replace(update, state=IncidentState.PROPOSED)
     assert not watch.wants(proposed, now=1.0)  # not more often than every recheck seconds
     assert watch.wants(proposed, now=2.5)
-    watch.proposed('i', doubtful=False, now=2.5)  # sure now: no more rechecks
+    watch.proposed('i', unsettled=False, now=2.5)  # sure now: no more rechecks
     assert not watch.wants(proposed, now=10.0)
+
+
+def test_a_doubtful_reading_or_a_missing_prediction_leaves_a_proposal_unsettled() -> None:
+    assert unsettled(_proposal(generator='sop/operator'), simulating=True) == (
+        'the reading was doubtful'
+    )
+    assert 'not simulated' in unsettled(_proposal(verdict=None), simulating=True)
+    # Without a simulator no plan is ever predicted: that is no reason to look again.
+    assert unsettled(_proposal(verdict=None), simulating=False) == ''
+    assert unsettled(_proposal(), simulating=True) == ''
+    assert unsettled(_proposal(verdict=Verdict.FAILURE), simulating=True) == ''
