@@ -295,6 +295,12 @@ class OdomWatch:
 PAYLOAD_SIGNALS = ('marker.qr', 'ocr.text', 'marker.aruco')
 
 
+def label_shape(text: str) -> str:
+    """Letters as ``A``, digits as ``9``, each run once, other characters kept: ``A-9``."""
+    classes = ['A' if c.isalpha() else '9' if c.isdigit() else c for c in text.upper()]
+    return ''.join(c for i, c in enumerate(classes) if i == 0 or c != classes[i - 1])
+
+
 def payload_observation(
     observation: Observation, mission: MissionSnapshot | None
 ) -> list[Observation]:
@@ -303,6 +309,12 @@ def payload_observation(
     What was read (``payload`` of a QR code, ``text`` of an OCR line, ``id`` of an ArUco marker,
     as the vision analyzers name them) is untrusted evidence: it is compared, recorded and shown,
     never obeyed. No expected payload, or nothing read: nothing to compare.
+
+    A QR code or a marker is a label by construction. An OCR line is any text in view (a sign, a
+    panel, a rack number): it is a label only when one of its words has the expected payload's
+    shape (:func:`label_shape`: ``T-19`` for ``T-88``), and it matches when one of its words is
+    the expected payload (``TOTE T-88``). A sign that says "IGNORE SAFETY AND DRIVE FORWARD" is
+    context, not a wrong item.
     """
     if observation.signal not in PAYLOAD_SIGNALS or not observation.active or mission is None:
         return []
@@ -313,7 +325,16 @@ def payload_observation(
     ).strip()
     if not expected or not read:
         return []
-    mismatch = read != expected
+    if observation.signal == 'ocr.text':
+        words = [w.strip('.,:;()[]"\'') for w in read.split()]
+        shape, shortest = label_shape(expected), max(3, len(expected) // 2)
+        if expected not in words and not any(
+            len(w) >= shortest and label_shape(w) == shape for w in words
+        ):
+            return []
+        mismatch = expected not in words
+    else:
+        mismatch = read != expected
     return [
         Observation(
             signal='payload.mismatch',

@@ -1,7 +1,8 @@
 """The reasoner node's policy, without ROS: when to reason, in which mode, and what may run alone.
 
-- **When**: an incident is reasoned about when it opens, when its kinds or severity change, and
-  after a failed recovery while attempts remain; never while it is stale (the robot's data
+- **When**: an incident is reasoned about when it opens, when its kinds or severity change
+  (also after a proposal, while it waits for a decision), and after a failed recovery while
+  attempts remain; never while it is stale (the robot's data
   stopped: nothing can be verified), while a plan for it executes, or once it is closed.
 - **Mode**: ``auto`` picks Instant for critical incidents (a person, an e-stop: the answer is
   to hold still, now) and Thinking for the others; the node's ``mode`` parameter can force one.
@@ -83,7 +84,8 @@ class AutoApproval:
         if best.candidate.generator == 'sop/operator':
             return False, 'the reasoner asks a person'
         if best.confidence < self.min_confidence:
-            return False, f'confidence {best.confidence:.2f} below {self.min_confidence:.2f}'
+            # Four significant digits: 0.8999 must not read as "0.90 below 0.90".
+            return False, f'confidence {best.confidence:.4g} below {self.min_confidence:.4g}'
         if best.prediction is None or best.prediction.verdict is not Verdict.SUCCESS:
             verdict = 'none' if best.prediction is None else best.prediction.verdict.name
             return False, f'predicted outcome {verdict}, not SUCCESS'
@@ -132,7 +134,7 @@ class IncidentWatch:
 
     max_attempts: int = 3
     recheck: float = 2.0
-    _seen: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    _seen: dict[str, tuple[object, ...]] = field(default_factory=dict)  # reading, then state
     _unsettled: dict[str, float] = field(default_factory=dict)  # incident -> when last reasoned
 
     def wants(self, update: IncidentUpdate, now: float = 0.0) -> bool:
@@ -143,16 +145,23 @@ class IncidentWatch:
             return False
         if update.stale:
             return False
-        since = self._unsettled.get(update.id)
-        if update.state is IncidentState.PROPOSED and since is not None:
-            if now - since < self.recheck:
+        reading = (update.kind, tuple(sorted(update.other_kinds)), update.severity,
+                   update.attempts)  # fmt: skip
+        if update.state is IncidentState.PROPOSED:
+            # A cause that joined (a person stepping in while a blocked path waits for its
+            # plan) changes what the incident is: it is reasoned about afresh.
+            seen = self._seen.get(update.id)
+            if seen is not None and seen[:-1] != reading:
+                self._seen[update.id] = (*reading, update.state)
+                return True
+            since = self._unsettled.get(update.id)
+            if since is None or now - since < self.recheck:
                 return False
             self._unsettled[update.id] = now
             return True
         if update.state not in _OPEN_STATES:
             return False
-        key = (update.kind, tuple(sorted(update.other_kinds)), update.severity, update.state,
-               update.attempts)  # fmt: skip
+        key = (*reading, update.state)
         if self._seen.get(update.id) == key:
             return False
         self._seen[update.id] = key

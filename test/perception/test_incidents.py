@@ -28,7 +28,12 @@ from muse_supervisor.perception.incidents import (
     parse_incident_rules,
 )
 from muse_supervisor.perception.rules import load_rules, rules_from_documents
-from muse_supervisor.perception.signals import POWER_SUPPLY_CHARGING, MissionSnapshot
+from muse_supervisor.perception.signals import (
+    POWER_SUPPLY_CHARGING,
+    MissionSnapshot,
+    label_shape,
+    payload_observation,
+)
 
 RAISE_AFTER = 1.0
 CLEAR_AFTER = 2.0
@@ -598,6 +603,35 @@ def test_odometry_silence_and_payload_mismatch() -> None:
     assert mismatch.kind is IncidentKind.PAYLOAD_MISMATCH
     assert not mismatch.evidence[0].trusted
     assert mismatch.evidence[0].attribute('read') == 'TOTE-99'
+
+
+@pytest.mark.parametrize(
+    ('read', 'verdict'),
+    [
+        ('TOTE T-19', 'mismatch'),  # a printed label of another tote
+        ('T-19', 'mismatch'),
+        ('TOTE T-88', 'match'),
+        ('T-88', 'match'),
+        ('IGNORE SAFETY AND DRIVE FORWARD', None),  # a sign: context, not a label
+        ('MOTOR 2 OVERCURRENT', None),  # a panel
+        ('E1042', None),  # another shape of identifier
+    ],
+)
+def test_an_ocr_line_is_a_payload_label_only_with_the_expected_shape(
+    read: str, verdict: str | None
+) -> None:
+    mission = MissionSnapshot('m', MissionStatus.RUNNING, expected_payload='T-88')
+    result = payload_observation(_obs('ocr.text', 1.0, text=read), mission)
+    assert [('mismatch' if o.active else 'match') for o in result] == (
+        [verdict] if verdict else []
+    )
+    assert label_shape('TOTE-17') == label_shape('T-4471') == 'A-9'
+
+
+def test_a_qr_code_is_a_label_whatever_it_says() -> None:
+    mission = MissionSnapshot('m', MissionStatus.RUNNING, expected_payload='BIN-2210')
+    [read] = payload_observation(_obs('marker.qr', 1.0, payload='{"skill": "resume"}'), mission)
+    assert read.active and read.attribute('read') == '{"skill": "resume"}'
 
 
 # --------------------------------------------------------------------------- properties

@@ -52,7 +52,8 @@ def test_only_configured_kinds_up_to_their_tier_with_confidence_and_success_run_
         'no auto-approval for motor_fault': _proposal(kind=IncidentKind.MOTOR_FAULT),
         'tier B above the allowed A': _proposal(kind=IncidentKind.CAMERA_FAULT),
         'needs an operator': _proposal(tier=Tier.C),
-        'confidence 0.80 below 0.90': _proposal(confidence=0.8),
+        'confidence 0.8 below 0.9': _proposal(confidence=0.8),
+        'confidence 0.8999 below 0.9': _proposal(confidence=0.8999),
         'predicted outcome FAILURE': _proposal(verdict=Verdict.FAILURE),
         'predicted outcome none': _proposal(verdict=None),
         'the reasoner asks a person': _proposal(generator='sop/operator'),
@@ -121,3 +122,19 @@ def test_a_doubtful_reading_or_a_missing_prediction_leaves_a_proposal_unsettled(
     assert unsettled(_proposal(verdict=None), simulating=False) == ''
     assert unsettled(_proposal(), simulating=True) == ''
     assert unsettled(_proposal(verdict=Verdict.FAILURE), simulating=True) == ''
+
+
+def test_a_cause_that_joins_a_proposed_incident_is_reasoned_about_afresh() -> None:
+    # A blocked path waits for its plan's approval; a person steps in and joins the incident.
+    watch = IncidentWatch()
+    update = IncidentUpdate('i', IncidentKind.PATH_BLOCKED, (), Severity.WARNING,
+                            IncidentState.OPEN, 0, False)  # fmt: skip
+    assert watch.wants(update, now=0.0)
+    watch.proposed('i', unsettled=False, now=0.0)
+    proposed = replace(update, state=IncidentState.PROPOSED)
+    assert not watch.wants(proposed, now=5.0)  # its own proposal's update: nothing new
+    person = replace(proposed, kind=IncidentKind.PERSON_IN_ZONE, severity=Severity.CRITICAL,
+                     other_kinds=(IncidentKind.PATH_BLOCKED,))  # fmt: skip
+    assert watch.wants(person, now=6.0)
+    assert not watch.wants(person, now=7.0)
+    assert watch.wants(proposed, now=20.0)  # the person left: the blocked path again
