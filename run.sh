@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Set up everything (first run only; later runs take about a second) and start the stack.
+# Set up everything (first run only; later runs take about a second) and run the demo: the
+# simulated robot, the whole stack and the web HMI through a scripted shift.
 #
-#   ./run.sh [--distro jazzy|kilted] [muse-supervisor up options, e.g. --namespace robot_1]
+#   ./run.sh [--distro jazzy|kilted] [muse-supervisor demo options, e.g. --auto-approve]
 #
-# Runs until Ctrl-C (or --duration SECONDS). See README.md and docs/RUNNING.md.
+# Ends with the shift (or Ctrl-C). See README.md and docs/DEMO.md; to start the stack on its
+# own, `muse-supervisor up` (docs/RUNNING.md).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prog=run.sh
@@ -12,4 +14,4 @@ prog=run.sh
 take_distro "$@"
 shift "$distro_args"
 "$root/tools/setup.sh" --distro "$distro"
-exec "$root/.venv/$distro/bin/muse-supervisor" up "$@"
+exec "$root/.venv/$distro/bin/muse-supervisor" demo "$@"
