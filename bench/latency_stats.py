@@ -6,16 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from muse_supervisor.demo.score import percentile
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+__all__ = ['percentile', 'summary_ms']
 
 
 def summary_ms(seconds: Sequence[float]) -> dict[str, Any]:

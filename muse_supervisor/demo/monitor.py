@@ -123,7 +123,7 @@ class DemoMonitor:
         from muse_supervisor.nodes.hmi_messages import incident_dict
 
         data = incident_dict(msg)
-        actors = [(t['to'], t['actor']) for t in data['transitions']]
+        actors = [(t['to'], t['actor'], t['stamp']) for t in data['transitions']]
         with self._lock:
             self.score.incident(robot, data['id'], data['kind'], data['state'],
                                 data['opened'] or time.time(), actors)  # fmt: skip

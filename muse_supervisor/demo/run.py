@@ -15,6 +15,7 @@ latencies.
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 import time
@@ -168,10 +169,17 @@ def _finish(score: ShiftScore, monitor: DemoMonitor, out: Path, status: int) -> 
     print('\n' + table(score.rows()))
     for note in monitor.notes:
         print(f'note: {note}')
+    summary = score.summary()
+    for name, stats in summary['latency_s'].items():
+        if stats['n']:
+            print(f'{name.replace("_", " ")}: p50 {stats["p50"]:.2f} s, p95 {stats["p95"]:.2f} s '
+                  f'over {stats["n"]} incident(s)')  # fmt: skip
     violations = score.violations()
     print(f'invariant violations seen on cmd_vel: {len(violations)}')
     for violation in violations:
         print(f'  {violation}')
+    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    print(f'summary:   {out / "summary.json"}')
     for recording in sorted((out / 'recordings').rglob('*.mcap')):
         print(f'recording: {recording}')
         try:
