@@ -34,6 +34,13 @@ from muse_supervisor.domain import SKILLS, IncidentKind, Skill, Tier
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.perception.context import ContextBundle
 from muse_supervisor.reasoner.belief import KindBelief, believe
+from muse_supervisor.reasoner.editing import (
+    EDIT_MARK,
+    EDITED_GENERATOR,
+    ArgumentEdit,
+    EditError,
+    edit_plan,
+)
 from muse_supervisor.reasoner.facts import (
     EvidenceText,
     RobotState,
@@ -49,7 +56,7 @@ from muse_supervisor.reasoner.language import Glossary
 from muse_supervisor.reasoner.maintenance import MaintenanceLog, summary
 from muse_supervisor.reasoner.simulation import Simulator
 from muse_supervisor.reasoner.sops import Sop, SopLibrary
-from muse_supervisor.reasoner.tools import Tool, ToolBox, ToolError, ToolResult
+from muse_supervisor.reasoner.tools import Tool, ToolBox, ToolError, ToolResult, TraceEntry
 from muse_supervisor.safety.config import GateConfig
 from muse_supervisor.safety.plans import PlanError, validate_plan
 from muse_supervisor.sim.physics import Circle
@@ -155,6 +162,7 @@ class Proposal:
     agreement: float = 1.0  # share of candidates whose first step is the best plan's
     disagreement: tuple[str, ...] = ()
     timed_out: bool = False
+    situation: Situation | None = None  # what the plans were simulated from (an edit is too)
 
     @property
     def confidence(self) -> float:
@@ -311,7 +319,62 @@ class Reasoner:
             agreement=agreement,
             disagreement=disagreement,
             timed_out=self._clock() > deadline,
+            situation=_situation(moment) if moment.robot.pose is not None else None,
         )
+
+    # An operator's edit ------------------------------------------------------------------
+
+    def edited_candidate(
+        self, proposal: Proposal, plan_id: str, digest: str, edits: Sequence[ArgumentEdit],
+        editor: str, robot: RobotState, serial: int,
+    ) -> Candidate:  # fmt: skip
+        """The operator's edit of one of ``proposal``'s plans, validated (fast: no simulation).
+
+        Raises :class:`EditError` for a plan that is not in the proposal, a digest other than
+        the plan's (it changed since the operator saw it), an edit that cannot be applied, or an
+        edited plan the one validator refuses (its message says which rule).
+        """
+        ranked = next((r for r in proposal.plans if r.plan.id == plan_id), None)
+        if ranked is None:
+            raise EditError(f'plan {plan_id!r} is not in the latest proposal for '
+                            f'{proposal.incident_id!r}')  # fmt: skip
+        if ranked.plan.digest() != digest:
+            raise EditError(f'plan {plan_id!r} changed since it was shown (digest '
+                            f'{digest[:12]}…): look again')  # fmt: skip
+        plan, changes = edit_plan(ranked.plan, edits, serial)
+        present = set(proposal.belief.present)
+        facts = {'person': bool(robot.person) or IncidentKind.PERSON_IN_ZONE in present,
+                 'estop': bool(robot.estop) or IncidentKind.ESTOP_ACTIVE in present}  # fmt: skip
+        why = validate_candidate(plan, self.gate, facts)
+        if why:
+            raise EditError(f'the edited plan is refused: {why}')
+        original = ranked.candidate
+        return replace(
+            original, plan=plan, generator=EDITED_GENERATOR,
+            rationale=f'{original.rationale} Edited by {editor}: {"; ".join(changes)}.',
+        )  # fmt: skip
+
+    def with_edited(self, proposal: Proposal, candidate: Candidate, timeout: float) -> Proposal:
+        """``proposal`` with the edited ``candidate`` simulated again and shown first."""
+        start = self._clock()
+        prediction = None
+        if self.simulator is not None and proposal.situation is not None:
+            [prediction] = self.simulator.evaluate([candidate.plan], proposal.situation, timeout)
+        original = next(
+            r
+            for r in proposal.plans
+            if r.plan.id.split(EDIT_MARK)[0] == candidate.plan.id.split(EDIT_MARK)[0]
+        )
+        risk = prediction.risk if prediction is not None else _prior_risk(candidate.plan)
+        edited = replace(
+            original, candidate=candidate, risk=risk, prediction=prediction,
+            requires_approval=_needs_approval(candidate.plan, self.gate),
+        )  # fmt: skip
+        verdict = 'not simulated' if prediction is None else prediction.verdict.name.lower()
+        entry = TraceEntry('edit', {'plan': candidate.plan.id}, f'{candidate.plan.id}: {verdict}',
+                           1e3 * (self._clock() - start))  # fmt: skip
+        others = tuple(r for r in proposal.plans if r.plan.id != candidate.plan.id)
+        return replace(proposal, plans=(edited, *others), trace=(*proposal.trace, entry))
 
     # The steps of one pass ---------------------------------------------------------------
 

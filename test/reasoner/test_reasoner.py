@@ -23,6 +23,7 @@ from muse_supervisor.params import ConfigError
 from muse_supervisor.perception.alarms import LogLine
 from muse_supervisor.perception.context import ContextBundle
 from muse_supervisor.reasoner.core import Reasoner, ReasonerSettings, validate_candidate
+from muse_supervisor.reasoner.editing import ArgumentEdit, EditError
 from muse_supervisor.reasoner.embeddings import TextEmbedder
 from muse_supervisor.reasoner.facts import RobotState
 from muse_supervisor.reasoner.grounding import Ground, ground_plan
@@ -348,3 +349,77 @@ def test_a_tool_after_the_deadline_is_refused() -> None:
     now[0] = 2.0
     with pytest.raises(ToolError, match='deadline'):
         tools.call('echo', {'n': 2})
+
+
+# An operator's edit ----------------------------------------------------------------------------
+
+
+def test_an_edited_plan_is_validated_simulated_again_and_shown_first_under_a_new_digest(
+    embedder: TextEmbedder, simulator: PoolSimulator
+) -> None:
+    reasoner = _reasoner(embedder, simulator)
+    robot = RobotState(pose=POSE, battery=0.14)
+    proposal = reasoner.propose(_bundle((_alarm('battery low, 14 %', source='bms'),)), robot,
+                                'thinking')  # fmt: skip
+    best = proposal.plans[0]
+    assert _skills(best.plan)[0] == 'navigate_to' and proposal.situation is not None
+    edit = [ArgumentEdit(0, 'target', 'dock_1')]
+    candidate = reasoner.edited_candidate(proposal, best.plan.id, best.plan.digest(), edit,
+                                          'alice', robot, serial=1)  # fmt: skip
+    assert candidate.plan.id == f'{best.plan.id}~e1'
+    assert candidate.plan.digest() != best.plan.digest()
+    assert candidate.plan.steps[0].argument('target').text == 'dock_1'  # type: ignore[union-attr]
+    assert "Edited by alice: navigate_to.target 'charger_1' -> 'dock_1'" in candidate.rationale
+    edited = reasoner.with_edited(proposal, candidate, timeout=30.0)
+    first = edited.plans[0]
+    assert first.plan.id == candidate.plan.id and first.candidate.generator == 'operator/edit'
+    assert first.prediction is not None  # simulated again, from the proposal's situation
+    assert first.confidence == best.confidence  # same skills: the same belief
+    assert [r.plan.id for r in edited.plans[1:]] == [r.plan.id for r in proposal.plans]
+    assert edited.trace[-1].tool == 'edit'
+
+
+@pytest.mark.parametrize(
+    ('edit', 'digest_ok', 'message'),
+    [
+        (ArgumentEdit(0, 'target', 'nowhere'), True, 'the edited plan is refused: '),
+        (ArgumentEdit(0, 'target', 3.0), True, 'expected text'),
+        (ArgumentEdit(0, 'speed', 1.0), True, "has no argument 'speed'"),
+        (ArgumentEdit(9, 'target', 'dock_1'), True, 'the plan has steps 0 to'),
+        (ArgumentEdit(0, 'target', 'charger_1'), True, 'the edits change nothing'),
+        (ArgumentEdit(0, 'target', 'dock_1'), False, 'changed since it was shown'),
+    ],
+)
+def test_an_edit_that_cannot_be_applied_or_validated_is_refused_with_why(
+    embedder: TextEmbedder, edit: ArgumentEdit, digest_ok: bool, message: str
+) -> None:
+    reasoner = _reasoner(embedder)
+    robot = RobotState(pose=POSE, battery=0.14)
+    proposal = reasoner.propose(_bundle((_alarm('battery low, 14 %', source='bms'),)), robot,
+                                'instant')  # fmt: skip
+    best = proposal.plans[0].plan
+    digest = best.digest() if digest_ok else '0' * 64
+    with pytest.raises(EditError, match=message):
+        reasoner.edited_candidate(proposal, best.id, digest, [edit], 'alice', robot, 1)
+
+
+def test_an_edit_cannot_make_a_held_robot_move_or_exceed_the_gates_limits(
+    embedder: TextEmbedder,
+) -> None:
+    reasoner = _reasoner(embedder)
+    robot = RobotState(pose=POSE)
+    bundle = _bundle((_alarm('path blocked at (4.2, 2.2): no progress', source='controller'),))
+    proposal = reasoner.propose(bundle, robot, 'thinking')
+    plan = next(
+        r.plan for r in proposal.plans if 'wait' in _skills(r.plan) and moves_robot(r.plan)
+    )
+    wait = _skills(plan).index('wait')
+    too_long = ArgumentEdit(wait, 'seconds', GATE.limits.max_wait + 1)
+    with pytest.raises(EditError, match='ARGUMENT_OUT_OF_RANGE'):
+        reasoner.edited_candidate(proposal, plan.id, plan.digest(), [too_long], 'bob', robot, 1)
+    shorter = ArgumentEdit(wait, 'seconds', 5.0)
+    assert reasoner.edited_candidate(proposal, plan.id, plan.digest(), [shorter], 'bob', robot, 1)
+    # A person stepped in since: the same edit of a plan that moves is refused.
+    held = RobotState(pose=POSE, person=True)
+    with pytest.raises(EditError, match='the edited plan is refused'):
+        reasoner.edited_candidate(proposal, plan.id, plan.digest(), [shorter], 'bob', held, 1)
