@@ -3,8 +3,10 @@
 A drive of the simulated robot raises an over-current alarm (in German); perception opens a
 motor-fault incident, the reasoner proposes its plans and, with no auto-approval configured,
 waits for a person. A viewer sees the incident and the plans but may not approve (the button is
-disabled and the server refuses the request); an operator's click on "approve" makes the gate
-execute the plan. The audit file and the incident recording name who did what.
+disabled and the server refuses the request). An operator edits the plan's maintenance message
+(the reasoner validates and simulates the edited plan and shows it under a new digest) and
+approves the edited plan, which the gate executes. The audit file and the incident recording
+name who did what.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 CHROMIUM = '/usr/bin/chromium'
 ACCOUNTS = {'vera': ('viewer', 'vera-sees-all'), 'olga': ('operator', 'olga-decides')}
+EDITED_MESSAGE = 'Left drive over-current: check the motor cable first'
 BROWSER_ARGS = [
     '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run',
@@ -63,6 +66,17 @@ def _login(browser: Any, url: str, name: str) -> Any:
     page.click('#login-submit')
     page.wait_for_selector('#main:not([hidden])')
     return page
+
+
+def _wait_for_answer(page: Any, action: str) -> None:
+    """Wait for the page's message line to give the server's answer to ``action``."""
+    page.wait_for_function(
+        f"document.getElementById('message').textContent.startsWith('{action} ')"
+        " && !document.getElementById('message').textContent.endsWith('…')",
+        timeout=20_000,
+    )
+    message = page.inner_text('#message')
+    assert ': done:' in message, message
 
 
 def test_a_viewer_cannot_approve_and_an_operators_click_makes_the_gate_execute_the_plan(
@@ -122,14 +136,18 @@ def test_a_viewer_cannot_approve_and_an_operators_click_makes_the_gate_execute_t
             operator = _login(browser, url, 'olga')
             operator.wait_for_selector(plan, timeout=30_000)
             viewer.screenshot(path=str(tmp_path / 'viewer.png'))
-            operator.click(f'{plan} button[data-action="approve"]')
-            operator.wait_for_function(
-                "document.getElementById('message').textContent.includes('approve')"
-                " && !document.getElementById('message').textContent.endsWith('…')",
-                timeout=20_000,
-            )
-            message = operator.inner_text('#message')
-            assert ': done:' in message, message
+            # Edit the maintenance message of the plan's notify step; the reasoner validates
+            # the edited plan, simulates it and shows it first under a new id and digest.
+            operator.click(f'{plan} details.edit summary')
+            operator.fill(f'{plan} details.edit input[data-step="1"][data-name="message"]',
+                          EDITED_MESSAGE)  # fmt: skip
+            operator.click(f'{plan} button[data-action="edit"]')
+            _wait_for_answer(operator, 'edit')
+            edited = f'[data-plan="{best}~e1"]'
+            operator.wait_for_selector(edited, timeout=30_000)
+            assert EDITED_MESSAGE in operator.inner_text(edited)
+            operator.click(f'{edited} button[data-action="approve"]')
+            _wait_for_answer(operator, 'approve')
             operator.screenshot(path=str(tmp_path / 'operator.png'))
             browser.close()
         executed = wait_for(
@@ -139,6 +157,9 @@ def test_a_viewer_cannot_approve_and_an_operators_click_makes_the_gate_execute_t
         )  # fmt: skip
         moves = [(t.to_state, t.actor) for t in executed.transitions]
         assert (Incident.STATE_APPROVED, 'olga') in moves, moves
+        republished = next(p for p in watcher.proposals if p.plans[0].id == f'{best}~e1')
+        assert republished.plans[0].generator == 'operator/edit'
+        assert 'Edited by olga' in republished.plans[0].rationale
         # The execution ends (the plan's own outcome is the gate's business, not the HMI's).
         wait_for(lambda: (i := watcher.latest(proposal.incident_id)) is not None
                  and i.state != Incident.STATE_EXECUTING, timeout=60,
@@ -148,8 +169,10 @@ def test_a_viewer_cannot_approve_and_an_operators_click_makes_the_gate_execute_t
         (tmp_path / 'stack.log').write_text(output)  # what every node said, for a failure
     assert 'Traceback' not in output, output
     trail = read_audit(audit)
-    assert any(e.actor == 'olga' and e.action == 'approve' and e.accepted and e.plan_id == best
+    assert any(e.actor == 'olga' and e.action == 'edit' and e.accepted and e.plan_id == best
                for e in trail), trail  # fmt: skip
+    assert any(e.actor == 'olga' and e.action == 'approve' and e.accepted
+               and e.plan_id == f'{best}~e1' for e in trail), trail  # fmt: skip
     assert any(e.actor == 'vera' and not e.accepted for e in trail), trail
     recorded = [m for f in sorted((tmp_path / 'recordings').rglob('*.mcap'))
                 for m in read_recording(f).messages]  # fmt: skip

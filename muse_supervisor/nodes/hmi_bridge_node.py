@@ -9,6 +9,8 @@ them latched, for any HMI, as ``hmi/incidents`` (every robot's open incidents) a
 
 An operator's action, checked by the server (session, role, CSRF token, the plan and digest it
 showed), goes to the robot's components with the verified operator's name:
+- edit: the reasoner's ``edit_plan`` (new argument values for the plan shown, with its
+  digest); the edited plan comes back in a new proposal, under a new digest;
 - approve / reject: the gate's ``approve_plan`` (with the digest shown); an approval then
   moves the incident to approved (``incidents/update``) and is published as an
   ``OperatorDecision`` on ``operator_decisions``, on which the reasoner hands the plan to the
@@ -58,6 +60,7 @@ from muse_supervisor.msg import (
     OperatorDecision,
     OperatorNotice,
     RecoveryProposal,
+    SkillArgument,
 )
 from muse_supervisor.msg import (
     OperatorAction as OperatorActionMsg,
@@ -76,7 +79,7 @@ from muse_supervisor.nodes.lifecycle import SupervisorNode, run, wait_for_future
 from muse_supervisor.nodes.qos import LATCHED, PROPOSALS
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.sim.world import WorldError, load_world
-from muse_supervisor.srv import ApprovePlan, ResetGate, UpdateIncident
+from muse_supervisor.srv import ApprovePlan, EditPlan, ResetGate, UpdateIncident
 
 _RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 _SERVICE_WAIT = 3.0  # s for the gate's and the incident keeper's answers
@@ -216,7 +219,8 @@ class HmiBridgeNode(SupervisorNode[HmiBridgeConfig]):
             OperatorActionMsg, topic('operator_actions'), _RELIABLE
         )
         for service_type, name in ((ApprovePlan, 'approve_plan'), (ResetGate, 'reset'),
-                                   (UpdateIncident, 'incidents/update')):  # fmt: skip
+                                   (UpdateIncident, 'incidents/update'),
+                                   (EditPlan, 'edit_plan')):  # fmt: skip
             self._service_clients[(robot, name)] = entities.keep(
                 self.destroy_client, self.create_client(service_type, topic(name))
             )
@@ -325,6 +329,8 @@ class HmiBridgeNode(SupervisorNode[HmiBridgeConfig]):
                 reason=action.reason, accepted=bool(answer.accepted), message=answer.message,
             ))  # fmt: skip
             return ActionOutcome(bool(answer.accepted), message)
+        if kind is ActionKind.EDIT:
+            return self._edit(action, operator)
         if kind is ActionKind.RESET:
             reset = self._call(
                 robot, 'reset', ResetGate.Request(operator_id=operator, reason=action.reason)
@@ -342,6 +348,28 @@ class HmiBridgeNode(SupervisorNode[HmiBridgeConfig]):
             ),
         }[kind]
         return self._update(robot, action.incident_id, step, operator, reason)
+
+    def _edit(self, action: OperatorAction, operator: str) -> ActionOutcome:
+        request = EditPlan.Request(
+            incident_id=action.incident_id, plan_id=action.plan_id,
+            plan_digest=action.plan_digest, operator_id=operator,
+        )  # fmt: skip
+        for edit in action.edits:
+            argument = SkillArgument(name=edit.name)
+            if isinstance(edit.value, str):
+                argument.type, argument.text = SkillArgument.TYPE_TEXT, edit.value
+            else:
+                argument.type, argument.number = SkillArgument.TYPE_NUMBER, edit.value
+            request.steps.append(edit.step)
+            request.arguments.append(argument)
+        answer = self._call(action.robot, 'edit_plan', request)
+        if answer is None:
+            return ActionOutcome(False, 'the reasoner did not answer: is it running?')
+        edits = ', '.join(str(e) for e in action.edits)
+        if not answer.accepted:
+            return ActionOutcome(False, f'reasoner: {answer.message} ({edits})')
+        return ActionOutcome(True, f'reasoner: {answer.message} ({edits}; new digest '
+                                   f'{answer.plan_digest[:12]}…)')  # fmt: skip
 
     def _update(
         self, robot: str, incident_id: str, step: IncidentAction, actor: str, reason: str

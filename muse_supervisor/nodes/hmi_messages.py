@@ -136,11 +136,16 @@ def _plan(msg: RecoveryPlan, evaluation: dict[str, Any] | None) -> dict[str, Any
         'generator': msg.generator,
         'steps': [
             {'skill': _enum_name(Skill, s.skill),
-             'args': {a.name: _argument_text(a) for a in s.arguments}}
+             'args': {a.name: _argument_text(a) for a in s.arguments},
+             # What an edit may change: numbers and names (the HMI's edit form).
+             'editable': {a.name: _EDITABLE[a.type] for a in s.arguments if a.type in _EDITABLE}}
             for s in msg.steps
         ],
         'evaluation': evaluation,
     }  # fmt: skip
+
+
+_EDITABLE = {SkillArgument.TYPE_NUMBER: 'number', SkillArgument.TYPE_TEXT: 'text'}
 
 
 def _argument_text(msg: SkillArgument) -> str:

@@ -10,7 +10,9 @@ plans it has received), and tells perception (``incidents/update``, propose). Wh
 auto-approval policy allows the best plan (per kind, tier A or B, never C), the node approves it
 as ``policy`` and sends it to the gate's ``execute_plan``, reporting the execution's start and
 end; otherwise an operator approves it through the HMI. A failed recovery is reasoned about
-again until ``max_attempts``; after that the only plan is to ask a person.
+again until ``max_attempts``; after that the only plan is to ask a person. The ``edit_plan``
+service takes an operator's new argument values for a proposed plan: validated at once, then
+simulated and published first in a new proposal under a new digest (``reasoner/editing.py``).
 
 The robot's state (pose, speed, battery, e-stop, person signal) comes from ``odom``,
 ``battery_state``, ``estop`` and ``person_in_zone``. The node publishes the ``heartbeat`` the
@@ -55,6 +57,7 @@ from muse_supervisor.msg import (
     OperatorDecision,
     PlanEvaluation,
     RecoveryProposal,
+    SkillArgument,
 )
 from muse_supervisor.nodes.conversions import (
     evaluation_msg,
@@ -68,7 +71,8 @@ from muse_supervisor.nodes.lifecycle import SupervisorNode, run, wait_for_future
 from muse_supervisor.nodes.qos import LATCHED, PROPOSALS
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception.context import ContextBundle
-from muse_supervisor.reasoner.core import Proposal, Reasoner, ReasonerSettings
+from muse_supervisor.reasoner.core import Candidate, Proposal, Reasoner, ReasonerSettings
+from muse_supervisor.reasoner.editing import ArgumentEdit, EditError
 from muse_supervisor.reasoner.embeddings import TextEmbedder
 from muse_supervisor.reasoner.facts import RobotState
 from muse_supervisor.reasoner.language import load_glossary
@@ -84,7 +88,7 @@ from muse_supervisor.reasoner.supervision import (
 from muse_supervisor.safety.config import gate_config_from_file
 from muse_supervisor.sim.rollout import Prediction, Situation
 from muse_supervisor.sim.world import WorldError, load_world
-from muse_supervisor.srv import GetIncidentContext, UpdateIncident
+from muse_supervisor.srv import EditPlan, GetIncidentContext, UpdateIncident
 
 _LOG = rclpy_logging.get_logger('reasoner')
 _RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -173,6 +177,24 @@ class ReasonerConfig:
     )
 
 
+@dataclass(frozen=True)
+class _EditJob:
+    """An operator's validated edit, for the worker to simulate and publish."""
+
+    proposal: Proposal
+    candidate: Candidate
+    operator: str
+
+
+def _argument_edit(step: int, argument: Any) -> ArgumentEdit:
+    if argument.type == SkillArgument.TYPE_NUMBER:
+        return ArgumentEdit(int(step), argument.name, float(argument.number))
+    if argument.type == SkillArgument.TYPE_TEXT:
+        return ArgumentEdit(int(step), argument.name, argument.text)
+    raise EditError(f'argument {argument.name!r}: type {argument.type}, expected TYPE_NUMBER (1) '
+                    'or TYPE_TEXT (2)')  # fmt: skip
+
+
 class ActionSimulator:
     """The ``simulate`` tool on the robot: the plan simulator node's ``evaluate_plan`` action.
 
@@ -218,7 +240,8 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         self._reasoner: Reasoner | None = None
         self._policy = AutoApproval()
         self._watch = IncidentWatch()
-        self._queue: queue.Queue[IncidentUpdate | None] = queue.Queue()
+        self._queue: queue.Queue[IncidentUpdate | _EditJob | None] = queue.Queue()
+        self._edits = 0  # numbers the edited plans
         self._worker: threading.Thread | None = None
         self._busy_since: float | None = None
         self._executing = ''  # the incident whose plan the gate runs for us now
@@ -250,6 +273,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         # The latched list of open incidents: those opened before this node came up.
         entities.subscription(IncidentList, 'incidents/open', self._on_open, LATCHED)
         entities.subscription(OperatorDecision, 'operator_decisions', self._on_decision, _RELIABLE)
+        entities.service(EditPlan, 'edit_plan', self._on_edit)
         self._outcome_pub = entities.publisher(ExecutionOutcome, 'execution_outcomes', _RELIABLE)
         entities.subscription(Odometry, 'odom', self._on_odom, _LATEST)
         entities.subscription(BatteryState, 'battery_state', self._on_battery, _LATEST)
@@ -370,9 +394,12 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
                 return
             self._busy_since = time.monotonic()
             try:
-                self._reason(update)
+                if isinstance(update, _EditJob):
+                    self._simulate_edit(update)
+                else:
+                    self._reason(update)
             except Exception as error:  # one bad incident must not end the reasoner
-                self.get_logger().error(f'reasoning about {update.id!r} failed: {error!r}')
+                self.get_logger().error(f'reasoning about {update!r} failed: {error!r}')
             finally:
                 self._busy_since = None
 
@@ -474,6 +501,63 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         """Approve the best plan by policy and hand it to the gate."""
         if self._step(incident_id, UpdateIncident.Request.ACTION_APPROVE, 'policy', why):
             self._execute(incident_id, proposal.plans[0].plan)
+
+    def _on_edit(self, request: Any, response: Any) -> Any:
+        """An operator's edit: validated here at once, simulated and published by the worker."""
+        assert self._reasoner is not None
+        incident_id = request.incident_id
+        with self._lock:
+            proposal, robot = self._proposed.get(incident_id), self._robot
+            self._edits += 1
+            serial = self._edits
+        try:
+            if proposal is None:
+                raise EditError(f'no proposal for incident {incident_id!r} to edit')
+            if self._executing == incident_id:
+                raise EditError(f'a plan for {incident_id!r} is executing: edit after it ends')
+            edits = [
+                _argument_edit(step, argument)
+                for step, argument in zip(request.steps, request.arguments, strict=True)
+            ]
+            candidate = self._reasoner.edited_candidate(
+                proposal,
+                request.plan_id,
+                request.plan_digest,
+                edits,
+                request.operator_id,
+                robot,
+                serial,
+            )
+        except (EditError, ValueError) as error:  # ValueError: steps and arguments differ
+            response.accepted, response.message = False, str(error)
+            self.get_logger().warning(f'edit by {request.operator_id!r} refused: {error}')
+            return response
+        self._queue.put(_EditJob(proposal, candidate, request.operator_id))
+        response.accepted, response.plan_id = True, candidate.plan.id
+        response.plan_digest = candidate.plan.digest()
+        response.message = f'{candidate.plan.id} is valid; its prediction follows in a proposal'
+        return response
+
+    def _simulate_edit(self, job: _EditJob) -> None:
+        assert self._reasoner is not None
+        incident_id = job.proposal.incident_id
+        with self._lock:
+            latest = self._proposed.get(incident_id)
+        if latest is not job.proposal:
+            self.get_logger().warning(f'edit of {incident_id!r} by {job.operator!r} dropped: a '
+                                      'newer proposal replaced the one edited')  # fmt: skip
+            return
+        # Longer than a pass's deadline (a person waits for it), never long enough for the
+        # heartbeat's stuck watch to stop the robot.
+        assert self.config is not None
+        timeout = self.config.thinking_deadline + self.config.stuck_after / 2
+        proposal = self._reasoner.with_edited(job.proposal, job.candidate, timeout)
+        self._publish(proposal)
+        verdict = proposal.plans[0].prediction
+        self.get_logger().info(
+            f'{job.operator} edited {job.candidate.plan.id}: '
+            f'{"not simulated" if verdict is None else verdict.verdict.name.lower()}'
+        )
 
     def _on_decision(self, msg: OperatorDecision) -> None:
         """An operator approved a plan through the HMI (which also moved the incident)."""

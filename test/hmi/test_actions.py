@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from muse_supervisor.hmi.accounts import Role
 from muse_supervisor.hmi.actions import (
-    _FIELDS,
+    _ALL_FIELDS,
+    MAX_EDITS,
     MAX_REASON,
     ActionError,
     ActionKind,
@@ -32,6 +33,7 @@ FULL = {
 NEEDS = {
     'approve': ['incident_id', 'plan_id', 'plan_digest'],
     'reject': ['incident_id', 'plan_id', 'reason'],
+    'edit': ['incident_id', 'plan_id', 'plan_digest'],  # and the edits (EDITS)
     'acknowledge': ['incident_id'],
     'assign': ['incident_id', 'assignee'],
     'dismiss': ['incident_id', 'reason'],
@@ -44,9 +46,17 @@ def test_the_table_covers_every_kind() -> None:
     assert set(NEEDS) == {kind.value for kind in ActionKind}
 
 
+EDITS = [
+    {'step': 1, 'name': 'seconds', 'value': 20},
+    {'step': 2, 'name': 'target', 'value': 'dock_1'},
+]
+
+
 def body_for(kind: str, /, **changes: Any) -> dict[str, Any]:
-    body = {'action': kind, 'robot': 'r1'}
+    body: dict[str, Any] = {'action': kind, 'robot': 'r1'}
     body.update({name: FULL[name] for name in NEEDS[kind]})
+    if kind == 'edit':
+        body['edits'] = EDITS
     body.update(changes)
     return body
 
@@ -95,7 +105,7 @@ def test_an_unknown_field_is_refused_naming_the_expected_ones(field: str) -> Non
         parse_action(body_for('acknowledge', **{field: 'mallory'}))
     message = str(error.value)
     assert f"unknown field(s) ['{field}']" in message
-    assert f'expected some of {list(_FIELDS)}' in message
+    assert f'expected some of {list(_ALL_FIELDS)}' in message
     assert error.value.status == 400
 
 
@@ -184,7 +194,7 @@ def test_parse_action_only_ever_raises_action_error(body: Any) -> None:
     assert isinstance(action, OperatorAction)
     # Accepted: a dict of known string fields, each needed one present, values stripped.
     assert isinstance(body, dict)
-    assert set(body) <= set(_FIELDS)
+    assert set(body) <= set(_ALL_FIELDS)
     assert action.kind.value == body['action'].strip()
     for name in NEEDS[action.kind.value]:
         assert getattr(action, name)
@@ -282,3 +292,41 @@ def test_an_approval_follows_the_newest_proposal() -> None:
 def test_a_rejection_does_not_need_the_digest_shown() -> None:
     action = parse_action(body_for('reject', plan_id='p2', plan_digest='0' * 64))
     check_action(action, Role.OPERATOR, fleet_with_plans())
+
+
+def test_edits_parse_into_steps_names_and_typed_values() -> None:
+    parsed = parse_action(body_for('edit'))
+    assert [(e.step, e.name, e.value) for e in parsed.edits] == [
+        (1, 'seconds', 20.0), (2, 'target', 'dock_1')]  # fmt: skip
+    assert isinstance(parsed.edits[0].value, float)
+
+
+@pytest.mark.parametrize(
+    ('edits', 'message'),
+    [
+        ([], 'expected at least one for edit'),
+        ('seconds=20', 'edits must be a list'),
+        ([{'step': 1, 'name': 'seconds'}], r'edits\[0\]: expected an object with step, name'),
+        ([{'step': -1, 'name': 'seconds', 'value': 1}], r'edits\[0\].step: expected a step index'),
+        ([{'step': True, 'name': 'seconds', 'value': 1}], r'edits\[0\].step'),
+        ([{'step': 0, 'name': ' ', 'value': 1}], r'edits\[0\].name: expected an argument name'),
+        ([{'step': 0, 'name': 'seconds', 'value': None}], r'edits\[0\].value: expected a number'),
+        ([{'step': 0, 'name': 'seconds', 'value': True}], r'edits\[0\].value'),
+        ([{'step': 0, 'name': 'x', 'value': 1}] * (MAX_EDITS + 1), f'at most {MAX_EDITS}'),
+    ],
+)
+def test_a_malformed_edit_is_refused_saying_what_is_expected(edits: Any, message: str) -> None:
+    with pytest.raises(ActionError, match=message):
+        parse_action(body_for('edit', edits=edits))
+
+
+def test_edits_belong_to_the_edit_action_only() -> None:
+    with pytest.raises(ActionError, match='none for other actions'):
+        parse_action(body_for('approve', edits=EDITS))
+
+
+def test_an_edit_of_a_digest_other_than_shown_is_409() -> None:
+    parsed = parse_action(body_for('edit', plan_id='p2'))  # p2's digest is OTHER_DIGEST
+    with pytest.raises(ActionError) as error:
+        check_action(parsed, Role.OPERATOR, fleet_with_plans())
+    assert error.value.status == 409

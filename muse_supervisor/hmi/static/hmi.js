@@ -139,9 +139,14 @@ function render() {
     // that buttons stay put under the operator's pointer.
     const key = JSON.stringify([robot.incidents, robot.proposals, robot.gate, robot.notices, robot.stale,
       state.selected[robot.id], !!state.mapImage]);
-    if (state.rendered[robot.id] !== key) {
+    // Not while the operator types a value into the panel's edit form (the rebuild waits for
+    // the next update after it); open edit forms keep their values across a rebuild.
+    const typing = panel.contains(document.activeElement) && document.activeElement.matches('input');
+    if (state.rendered[robot.id] !== key && !typing) {
       state.rendered[robot.id] = key;
+      const drafts = editDrafts(panel);
       panel.replaceChildren(...robotPanel(robot));
+      restoreDrafts(panel, drafts);
     }
     panel.classList.toggle('is-stale', robot.stale);
     const age = panel.querySelector('.data-age');
@@ -150,6 +155,24 @@ function render() {
     drawFrame(panel.querySelector('canvas.camera'), robot);
   }
   renderAudit();
+}
+
+function editDrafts(panel) {
+  const drafts = {};
+  for (const form of panel.querySelectorAll('details.edit[open]')) {
+    const plan = form.closest('[data-plan]').dataset.plan;
+    drafts[plan] = [...form.querySelectorAll('input[data-step]')].map((input) => input.value);
+  }
+  return drafts;
+}
+
+function restoreDrafts(panel, drafts) {
+  for (const [plan, values] of Object.entries(drafts)) {
+    const form = [...panel.querySelectorAll('[data-plan]')].find((p) => p.dataset.plan === plan)?.querySelector('details.edit');
+    if (!form) continue;  // the plan is no longer proposed
+    form.open = true;
+    form.querySelectorAll('input[data-step]').forEach((input, i) => { if (i < values.length) input.value = values[i]; });
+  }
 }
 
 function robotPanel(robot) {
@@ -239,7 +262,36 @@ function planView(robot, incident, plan, rank) {
     el('details', {}, el('summary', {}, 'why'), el('p', {}, plan.rationale)),
     el('div', { class: 'digest' }, el('small', {}, `digest ${plan.digest.slice(0, 16)}…`)),
     actionButton('approve', { action: 'approve', robot: robot.id, incident_id: incident.id, plan_id: plan.id, plan_digest: plan.digest }, `approve ${plan.id}`),
-    actionButton('reject…', { action: 'reject', robot: robot.id, incident_id: incident.id, plan_id: plan.id }, `reject ${plan.id}`, 'Why reject it?'));
+    actionButton('reject…', { action: 'reject', robot: robot.id, incident_id: incident.id, plan_id: plan.id }, `reject ${plan.id}`, 'Why reject it?'),
+    editForm(robot, incident, plan));
+}
+
+// Edit parameters: new values for the plan's numbers and names. The reasoner validates the
+// edited plan, simulates it again and shows it first under a new digest; it is then approved
+// like any other plan. The page never builds a plan itself.
+function editForm(robot, incident, plan) {
+  const fields = [];
+  plan.steps.forEach((step, index) => {
+    for (const [name, type] of Object.entries(step.editable || {})) {
+      const input = el('input', { type: type === 'number' ? 'number' : 'text', step: 'any', value: step.args[name], 'data-step': index, 'data-name': name, 'data-type': type, 'data-shown': step.args[name], disabled: !mayAct() });
+      fields.push(el('label', {}, `${index + 1}. ${step.skill} ${name} `, input));
+    }
+  });
+  if (!fields.length) return null;
+  const submit = el('button', {
+    'data-action': 'edit',
+    disabled: !mayAct(),
+    title: mayAct() ? '' : 'a viewer may not act: only operators',
+    onclick: async (event) => {
+      const form = event.target.closest('details');
+      const edits = [...form.querySelectorAll('input[data-step]')]
+        .filter((input) => input.value !== input.dataset.shown)
+        .map((input) => ({ step: Number(input.dataset.step), name: input.dataset.name, value: input.dataset.type === 'number' ? Number(input.value) : input.value }));
+      if (!edits.length) { say('edit: change a value first', true); return; }
+      await act({ action: 'edit', robot: robot.id, incident_id: incident.id, plan_id: plan.id, plan_digest: plan.digest, edits }, `edit ${plan.id}`);
+    },
+  }, 'validate and simulate the edited plan');
+  return el('details', { class: 'edit' }, el('summary', {}, 'edit parameters…'), ...fields, submit);
 }
 
 function renderAudit() {
