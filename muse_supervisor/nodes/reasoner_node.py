@@ -71,7 +71,7 @@ from muse_supervisor.nodes.lifecycle import SupervisorNode, run, wait_for_future
 from muse_supervisor.nodes.qos import LATCHED, PROPOSALS
 from muse_supervisor.params import ConfigError, param
 from muse_supervisor.perception.context import ContextBundle
-from muse_supervisor.reasoner.core import Candidate, Proposal, Reasoner, ReasonerSettings
+from muse_supervisor.reasoner.core import Proposal, RankedPlan, Reasoner, ReasonerSettings
 from muse_supervisor.reasoner.editing import ArgumentEdit, EditError
 from muse_supervisor.reasoner.embeddings import TextEmbedder
 from muse_supervisor.reasoner.facts import RobotState
@@ -182,7 +182,7 @@ class _EditJob:
     """An operator's validated edit, for the worker to simulate and publish."""
 
     proposal: Proposal
-    candidate: Candidate
+    edited: RankedPlan
     operator: str
 
 
@@ -519,7 +519,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
                 _argument_edit(step, argument)
                 for step, argument in zip(request.steps, request.arguments, strict=True)
             ]
-            candidate = self._reasoner.edited_candidate(
+            edited = self._reasoner.edited(
                 proposal,
                 request.plan_id,
                 request.plan_digest,
@@ -532,10 +532,10 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
             response.accepted, response.message = False, str(error)
             self.get_logger().warning(f'edit by {request.operator_id!r} refused: {error}')
             return response
-        self._queue.put(_EditJob(proposal, candidate, request.operator_id))
-        response.accepted, response.plan_id = True, candidate.plan.id
-        response.plan_digest = candidate.plan.digest()
-        response.message = f'{candidate.plan.id} is valid; its prediction follows in a proposal'
+        self._queue.put(_EditJob(proposal, edited, request.operator_id))
+        response.accepted, response.plan_id = True, edited.plan.id
+        response.plan_digest = edited.plan.digest()
+        response.message = f'{edited.plan.id} is valid; its prediction follows in a proposal'
         return response
 
     def _simulate_edit(self, job: _EditJob) -> None:
@@ -551,11 +551,11 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         # heartbeat's stuck watch to stop the robot.
         assert self.config is not None
         timeout = self.config.thinking_deadline + self.config.stuck_after / 2
-        proposal = self._reasoner.with_edited(job.proposal, job.candidate, timeout)
+        proposal = self._reasoner.with_edited(job.proposal, job.edited, timeout)
         self._publish(proposal)
         verdict = proposal.plans[0].prediction
         self.get_logger().info(
-            f'{job.operator} edited {job.candidate.plan.id}: '
+            f'{job.operator} edited {job.edited.plan.id}: '
             f'{"not simulated" if verdict is None else verdict.verdict.name.lower()}'
         )
 

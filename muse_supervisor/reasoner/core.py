@@ -35,7 +35,6 @@ from muse_supervisor.domain.plans import Plan
 from muse_supervisor.perception.context import ContextBundle
 from muse_supervisor.reasoner.belief import KindBelief, believe
 from muse_supervisor.reasoner.editing import (
-    EDIT_MARK,
     EDITED_GENERATOR,
     ArgumentEdit,
     EditError,
@@ -324,14 +323,15 @@ class Reasoner:
 
     # An operator's edit ------------------------------------------------------------------
 
-    def edited_candidate(
+    def edited(
         self, proposal: Proposal, plan_id: str, digest: str, edits: Sequence[ArgumentEdit],
         editor: str, robot: RobotState, serial: int,
-    ) -> Candidate:  # fmt: skip
-        """The operator's edit of one of ``proposal``'s plans, validated (fast: no simulation).
+    ) -> RankedPlan:  # fmt: skip
+        """The operator's edit of one of ``proposal``'s plans, validated, not yet simulated.
 
-        Raises :class:`EditError` for a plan that is not in the proposal, a digest other than
-        the plan's (it changed since the operator saw it), an edit that cannot be applied, or an
+        It keeps the plan's confidence (the same skills: the same belief). Raises
+        :class:`EditError` for a plan that is not in the proposal, a digest other than the
+        plan's (it changed since the operator saw it), an edit that cannot be applied, or an
         edited plan the one validator refuses (its message says which rule).
         """
         ranked = next((r for r in proposal.plans if r.plan.id == plan_id), None)
@@ -348,32 +348,24 @@ class Reasoner:
         why = validate_candidate(plan, self.gate, facts)
         if why:
             raise EditError(f'the edited plan is refused: {why}')
-        original = ranked.candidate
-        return replace(
-            original, plan=plan, generator=EDITED_GENERATOR,
-            rationale=f'{original.rationale} Edited by {editor}: {"; ".join(changes)}.',
+        candidate = replace(
+            ranked.candidate, plan=plan, generator=EDITED_GENERATOR,
+            rationale=f'{ranked.candidate.rationale} Edited by {editor}: {"; ".join(changes)}.',
         )  # fmt: skip
+        return replace(ranked, candidate=candidate, risk=_prior_risk(plan), prediction=None,
+                       requires_approval=_needs_approval(plan, self.gate))  # fmt: skip
 
-    def with_edited(self, proposal: Proposal, candidate: Candidate, timeout: float) -> Proposal:
-        """``proposal`` with the edited ``candidate`` simulated again and shown first."""
+    def with_edited(self, proposal: Proposal, edited: RankedPlan, timeout: float) -> Proposal:
+        """``proposal`` with the ``edited`` plan simulated again and shown first."""
         start = self._clock()
-        prediction = None
         if self.simulator is not None and proposal.situation is not None:
-            [prediction] = self.simulator.evaluate([candidate.plan], proposal.situation, timeout)
-        original = next(
-            r
-            for r in proposal.plans
-            if r.plan.id.split(EDIT_MARK)[0] == candidate.plan.id.split(EDIT_MARK)[0]
-        )
-        risk = prediction.risk if prediction is not None else _prior_risk(candidate.plan)
-        edited = replace(
-            original, candidate=candidate, risk=risk, prediction=prediction,
-            requires_approval=_needs_approval(candidate.plan, self.gate),
-        )  # fmt: skip
-        verdict = 'not simulated' if prediction is None else prediction.verdict.name.lower()
-        entry = TraceEntry('edit', {'plan': candidate.plan.id}, f'{candidate.plan.id}: {verdict}',
+            [prediction] = self.simulator.evaluate([edited.plan], proposal.situation, timeout)
+            if prediction is not None:
+                edited = replace(edited, prediction=prediction, risk=prediction.risk)
+        verdict = 'not simulated' if edited.prediction is None else edited.prediction.verdict.name
+        entry = TraceEntry('edit', {'plan': edited.plan.id}, f'{edited.plan.id}: {verdict}',
                            1e3 * (self._clock() - start))  # fmt: skip
-        others = tuple(r for r in proposal.plans if r.plan.id != candidate.plan.id)
+        others = tuple(r for r in proposal.plans if r.plan.id != edited.plan.id)
         return replace(proposal, plans=(edited, *others), trace=(*proposal.trace, entry))
 
     # The steps of one pass ---------------------------------------------------------------

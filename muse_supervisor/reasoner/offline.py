@@ -131,12 +131,7 @@ class OfflineStack:
         """Load the embedding model, index the SOPs and start the simulator's workers."""
         self.reasoner.load()
         if self.simulator is not None:
-            from muse_supervisor.domain.plans import Plan, Step
-
-            plan = Plan('warm-up', 'warm-up', (Step(0),), 1, False)
-            from muse_supervisor.sim.rollout import Situation
-
-            self.simulator.warm_up(plan, Situation(Pose2D(0.0, 0.0, 0.0)))
+            self.simulator.warm_up()
 
     def propose(self, path: Path, mode: str = 'instant') -> OfflineResult:
         """Perceive the scenario, then reason about its governing incident."""

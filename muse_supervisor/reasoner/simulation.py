@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from muse_supervisor.domain.plans import Plan
+from muse_supervisor.domain.motion import Pose2D
+from muse_supervisor.domain.plans import Plan, Step
 from muse_supervisor.safety.config import GateConfig
 from muse_supervisor.sim.backend import BuiltinBackend
 from muse_supervisor.sim.physics import RobotModel
@@ -63,8 +64,10 @@ class PoolSimulator:
             initargs=(str(world_file), gate, robot or RobotModel(), horizon),
         )
 
-    def warm_up(self, plan: Plan, situation: Situation) -> None:
+    def warm_up(self) -> None:
         """Start the workers and load the world in each (seconds), before the first deadline."""
+        plan = Plan('warm-up', 'warm-up', (Step(0),), 1, False)  # one stop
+        situation = Situation(Pose2D(0.0, 0.0, 0.0))
         for future in [self._pool.submit(_evaluate, plan, situation) for _ in range(self.workers)]:
             future.result()
 

@@ -56,6 +56,7 @@ def embedder() -> TextEmbedder:
 @pytest.fixture(scope='module')
 def simulator() -> Iterator[PoolSimulator]:
     pool = PoolSimulator(WORLD_FILE, GATE, workers=2)
+    pool.warm_up()  # spawning the workers is not what the deadlines here are about
     yield pool
     pool.close()
 
@@ -364,12 +365,15 @@ def test_an_edited_plan_is_validated_simulated_again_and_shown_first_under_a_new
     best = proposal.plans[0]
     assert _skills(best.plan)[0] == 'navigate_to' and proposal.situation is not None
     edit = [ArgumentEdit(0, 'target', 'dock_1')]
-    candidate = reasoner.edited_candidate(proposal, best.plan.id, best.plan.digest(), edit,
+    candidate = reasoner.edited(proposal, best.plan.id, best.plan.digest(), edit,
                                           'alice', robot, serial=1)  # fmt: skip
     assert candidate.plan.id == f'{best.plan.id}~e1'
     assert candidate.plan.digest() != best.plan.digest()
     assert candidate.plan.steps[0].argument('target').text == 'dock_1'  # type: ignore[union-attr]
-    assert "Edited by alice: navigate_to.target 'charger_1' -> 'dock_1'" in candidate.rationale
+    assert "Edited by alice: navigate_to.target 'charger_1' -> 'dock_1'" in (
+        candidate.candidate.rationale
+    )
+    assert candidate.prediction is None and candidate.confidence == best.confidence
     edited = reasoner.with_edited(proposal, candidate, timeout=30.0)
     first = edited.plans[0]
     assert first.plan.id == candidate.plan.id and first.candidate.generator == 'operator/edit'
@@ -400,7 +404,7 @@ def test_an_edit_that_cannot_be_applied_or_validated_is_refused_with_why(
     best = proposal.plans[0].plan
     digest = best.digest() if digest_ok else '0' * 64
     with pytest.raises(EditError, match=message):
-        reasoner.edited_candidate(proposal, best.id, digest, [edit], 'alice', robot, 1)
+        reasoner.edited(proposal, best.id, digest, [edit], 'alice', robot, 1)
 
 
 def test_an_edit_cannot_make_a_held_robot_move_or_exceed_the_gates_limits(
@@ -416,10 +420,10 @@ def test_an_edit_cannot_make_a_held_robot_move_or_exceed_the_gates_limits(
     wait = _skills(plan).index('wait')
     too_long = ArgumentEdit(wait, 'seconds', GATE.limits.max_wait + 1)
     with pytest.raises(EditError, match='ARGUMENT_OUT_OF_RANGE'):
-        reasoner.edited_candidate(proposal, plan.id, plan.digest(), [too_long], 'bob', robot, 1)
+        reasoner.edited(proposal, plan.id, plan.digest(), [too_long], 'bob', robot, 1)
     shorter = ArgumentEdit(wait, 'seconds', 5.0)
-    assert reasoner.edited_candidate(proposal, plan.id, plan.digest(), [shorter], 'bob', robot, 1)
+    assert reasoner.edited(proposal, plan.id, plan.digest(), [shorter], 'bob', robot, 1)
     # A person stepped in since: the same edit of a plan that moves is refused.
     held = RobotState(pose=POSE, person=True)
     with pytest.raises(EditError, match='the edited plan is refused'):
-        reasoner.edited_candidate(proposal, plan.id, plan.digest(), [shorter], 'bob', held, 1)
+        reasoner.edited(proposal, plan.id, plan.digest(), [shorter], 'bob', held, 1)
