@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml  # type: ignore[import-untyped]
+from browser_harness import free_port
 
 from muse_supervisor.recording.reader import read_recording
 
@@ -35,12 +35,6 @@ SHORT_SHIFT = {'events': [
 ]}  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return int(probe.getsockname()[1])
-
-
 def test_the_demo_plays_a_shift_and_ends_with_its_summary(tmp_path: Path) -> None:
     config = tmp_path / 'config'
     shutil.copytree(REPO / 'config', config)
@@ -48,7 +42,7 @@ def test_the_demo_plays_a_shift_and_ends_with_its_summary(tmp_path: Path) -> Non
     out = tmp_path / 'run'
     done = subprocess.run(
         [str(CLI), 'demo', '--auto-approve', '--config-dir', str(config), '--out', str(out),
-         '--port', str(_free_port()), '--duration', '55'],
+         '--port', str(free_port()), '--duration', '55'],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     report = done.stdout + done.stderr

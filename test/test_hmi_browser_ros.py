@@ -11,7 +11,6 @@ name who did what.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
+from browser_harness import free_port, launch, login
 from gate_harness import start_node, wait_for
 from stack_watch import Watcher, start_perception, stop_all, write_timeline
 
@@ -29,13 +29,8 @@ from muse_supervisor.recording.reader import read_recording
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-CHROMIUM = '/usr/bin/chromium'
 ACCOUNTS = {'vera': ('viewer', 'vera-sees-all'), 'olga': ('operator', 'olga-decides')}
 EDITED_MESSAGE = 'Left drive over-current: check the motor cable first'
-BROWSER_ARGS = [
-    '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run',
-]  # fmt: skip
 
 
 @pytest.fixture
@@ -52,20 +47,8 @@ def watcher(ros_context: Any, namespace: str) -> Iterator[Watcher]:
         watcher.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return int(probe.getsockname()[1])
-
-
 def _login(browser: Any, url: str, name: str) -> Any:
-    page = browser.new_context().new_page()
-    page.goto(url)
-    page.fill('#login-name', name)
-    page.fill('#login-secret', ACCOUNTS[name][1])
-    page.click('#login-submit')
-    page.wait_for_selector('#main:not([hidden])')
-    return page
+    return login(browser, url, name, ACCOUNTS[name][1])
 
 
 def _wait_for_answer(page: Any, action: str) -> None:
@@ -88,7 +71,7 @@ def test_a_viewer_cannot_approve_and_an_operators_click_makes_the_gate_execute_t
     entries = [account_entry(name, role, secret) for name, (role, secret) in ACCOUNTS.items()]
     accounts.write_text(yaml.safe_dump({'accounts': entries}))
     audit = tmp_path / 'audit.jsonl'
-    port = _free_port()
+    port = free_port()
     url = f'http://127.0.0.1:{port}/'
     timeline = write_timeline(tmp_path, [{'at': 6.0, 'alarm': {
         'source': 'drive_left', 'code': 'E1042', 'severity': 'error',
@@ -112,9 +95,7 @@ def test_a_viewer_cannot_approve_and_an_operators_click_makes_the_gate_execute_t
         best = proposal.plans[0].id
         plan = f'[data-plan="{best}"]'
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
-            )
+            browser = launch(playwright)
             viewer = _login(browser, url, 'vera')
             viewer.wait_for_selector(plan, timeout=30_000)
             assert 'motor_fault' in viewer.inner_text(f'[data-incident="{proposal.incident_id}"]')

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_harness import launch, login
 
 from muse_supervisor.hmi.accounts import Account, AccountBook, Role, hash_secret
 from muse_supervisor.hmi.actions import OperatorAction
@@ -17,9 +18,6 @@ from muse_supervisor.hmi.audit import AuditLog
 from muse_supervisor.hmi.fleet import FleetView
 from muse_supervisor.hmi.server import ActionOutcome, HmiServer
 
-CHROMIUM = '/usr/bin/chromium'
-BROWSER_ARGS = ['--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking',
-                '--disable-component-update', '--disable-sync', '--no-first-run']  # fmt: skip
 INJECTION = '<img src=x onerror="window.pwned=1">STOP <b>now</b>'
 DIGEST = 'ab' * 32
 
@@ -108,21 +106,13 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
-        )
+        browser = launch(playwright)
         yield browser
         browser.close()
 
 
 def _login(browser: Any, url: str, name: str, secret: str) -> Any:
-    page = browser.new_context().new_page()
-    page.goto(url)
-    page.fill('#login-name', name)
-    page.fill('#login-secret', secret)
-    page.click('#login-submit')
-    page.wait_for_selector('[data-plan]')
-    return page
+    return login(browser, url, name, secret, ready='[data-plan]')
 
 
 def test_text_from_the_world_is_shown_as_text_and_never_runs(browser: Any, served: Any) -> None:
