@@ -2,9 +2,10 @@
 
 The whole stack, the web HMI and the demo's monitor run as they do for a user; the shift is cut
 to a fallen pallet and a picker stepping into the zone, so the run takes about a minute after
-start-up. The demo must finish with its summary table, see no invariant violation on the gate's
-output, reset the latched stop through the HMI as its operator once the picker has left (the
-audit trail says who), and leave a recording with the incidents and a report for each.
+start-up. The demo must finish with its summary table, every incident verified resolved, see no
+invariant violation on the gate's output, reset the latched stop through the HMI as its operator
+once the picker has left (the audit trail says who), and leave a recording with the incidents
+and a report for each.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def test_the_demo_plays_a_shift_and_ends_with_its_summary(tmp_path: Path) -> Non
     table = done.stdout[done.stdout.index('\nincident  kind') :]
     assert 'path_blocked' in table and 'person_in_zone' in table, table
     assert 'invariant violations seen on cmd_vel: 0' in done.stdout
+    # Every incident reaches its end state: verified resolved (the issue's "expected end state"
+    # for each cause of this shift), and the monitor's summary says the same.
+    summary = json.loads((out / 'summary.json').read_text())
+    ends = {i['id']: (i['kind'], i['end_state'], i['decided_by']) for i in summary['incidents']}
+    assert ends and all(end == 'resolved' for _, end, _ in ends.values()), ends
+    assert summary['violations'] == []
+    assert summary['latency_s']['incident_to_proposal']['n'] == len(ends), summary['latency_s']
     assert 'gate reset by the demo operator through the HMI: gate: cleared' in done.stdout
     assert 'Traceback' not in report
     audit = [json.loads(line) for line in (out / 'hmi_audit.jsonl').read_text().splitlines()]

@@ -79,6 +79,7 @@ from muse_supervisor.reasoner.language import load_glossary
 from muse_supervisor.reasoner.maintenance import open_maintenance_log
 from muse_supervisor.reasoner.sops import load_library
 from muse_supervisor.reasoner.supervision import (
+    ApprovedPlans,
     AutoApproval,
     IncidentUpdate,
     IncidentWatch,
@@ -245,6 +246,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         self._worker: threading.Thread | None = None
         self._busy_since: float | None = None
         self._executing = ''  # the incident whose plan the gate runs for us now
+        self._approved = ApprovedPlans()  # operators' approvals waiting for the running plan
         self._proposals = 0
         # The latest proposal per incident, to execute the plan an operator approves.
         self._proposed: OrderedDict[str, Proposal] = OrderedDict()
@@ -574,14 +576,35 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
             )
             return
         if self._executing:
-            self.get_logger().warning(
-                f'{msg.operator_id} approved {msg.plan_id!r}, but the plan for '
-                f'{self._executing} is executing: approve it again when that one has ended'
+            self._approved.wait(msg.incident_id, plan, msg.operator_id)
+            self.get_logger().info(
+                f'{msg.operator_id} approved {msg.plan_id!r} while the plan for '
+                f'{self._executing} executes: it is sent to the gate when that one ends'
             )
             return
         self.get_logger().info(f'{msg.operator_id} approved {msg.plan_id!r}: executing it')
+        self._start(msg.incident_id, plan)
+
+    def _start(self, incident_id: str, plan: Plan) -> None:
         # Off the executor thread: handing the goal over waits for the gate's answer.
-        threading.Thread(target=self._execute, args=(msg.incident_id, plan), daemon=True).start()
+        threading.Thread(target=self._execute, args=(incident_id, plan), daemon=True).start()
+
+    def _start_waiting(self) -> None:
+        """The running plan ended: send the oldest approved plan that still stands."""
+
+        def still_proposed(incident_id: str, plan: Plan) -> bool:
+            with self._lock:
+                proposal = self._proposed.get(incident_id)
+            return proposal is not None and any(
+                r.plan.digest() == plan.digest() for r in proposal.plans)  # fmt: skip
+
+        waiting, dropped = self._approved.next(still_proposed)
+        for why in dropped:
+            self.get_logger().warning(f'not executed: {why}')
+        if waiting is not None:
+            incident_id, plan, operator = waiting
+            self.get_logger().info(f'{operator} approved {plan.id!r} earlier: executing it now')
+            self._start(incident_id, plan)
 
     def _execute(self, incident_id: str, plan: Plan) -> None:
         """Send ``plan`` to the gate's ``execute_plan``; report its start, end and outcome."""
@@ -594,6 +617,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
         )
         if handle is None or not handle.accepted:
             self.get_logger().warning(f'execute_plan refused the plan for {incident_id!r}')
+            self._start_waiting()  # an approval refused (expired, say) holds up no other
             return
         self._executing = incident_id
         self._step(incident_id, UpdateIncident.Request.ACTION_START_EXECUTION, 'safety_gate')
@@ -616,6 +640,7 @@ class ReasonerNode(SupervisorNode[ReasonerConfig]):
                 target=self._step, args=(incident_id, action, 'safety_gate', result.error_msg),
                 daemon=True,
             ).start()  # fmt: skip
+            self._start_waiting()
 
         handle.get_result_async().add_done_callback(finished)
 

@@ -12,15 +12,20 @@
 - **Retries**: after ``max_attempts`` failed recoveries the only plan is to ask a person.
 - **Looking again**: a proposal that is not settled (see :func:`unsettled`) is reasoned about
   again as its incident updates.
+- **One plan at a time**: an operator's approval that arrives while another plan of the robot
+  executes waits (:class:`ApprovedPlans`) and is sent to the gate when that one ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from muse_supervisor.domain import IncidentKind, Severity, Tier
 from muse_supervisor.domain.incidents import IncidentState
+from muse_supervisor.domain.plans import Plan
 from muse_supervisor.params import ConfigError
 from muse_supervisor.reasoner.core import Proposal
 from muse_supervisor.sim.rollout import Verdict
@@ -177,3 +182,46 @@ class IncidentWatch:
     def must_ask(self, update: IncidentUpdate) -> bool:
         """Whether the recoveries are used up: a person decides what happens next."""
         return update.attempts >= self.max_attempts
+
+
+@dataclass
+class ApprovedPlans:
+    """Operator-approved plans waiting for the gate, which runs one plan at a time.
+
+    An approval that arrives while another plan executes waits here, oldest first, one per
+    incident (a newer approval for the same incident replaces it). When the running plan ends,
+    :meth:`next` gives the oldest one whose plan is still the one proposed for its incident; one
+    that a newer proposal replaced is dropped (the operator approved something else than what
+    now stands). The gate checks again: it executes only on an approval it holds for that
+    digest, not expired (``approval_timeout``), and validates the plan against the live inputs.
+    """
+
+    _waiting: OrderedDict[str, tuple[Plan, str]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # callers on several threads
+
+    def wait(self, incident_id: str, plan: Plan, operator: str) -> None:
+        """``operator``'s approval of ``plan`` waits for the running plan to end."""
+        with self._lock:
+            self._waiting.pop(incident_id, None)
+            self._waiting[incident_id] = (plan, operator)
+
+    def next(
+        self, still_proposed: Callable[[str, Plan], bool]
+    ) -> tuple[tuple[str, Plan, str] | None, list[str]]:
+        """The next approved plan to send, and why each one passed over was dropped.
+
+        The plan comes as ``(incident, plan, operator)``, or ``None`` when none waits.
+        """
+        dropped: list[str] = []
+        with self._lock:
+            while self._waiting:
+                incident_id, (plan, operator) = self._waiting.popitem(last=False)
+                if still_proposed(incident_id, plan):
+                    return (incident_id, plan, operator), dropped
+                dropped.append(f'approval of {plan.id!r} by {operator}: a newer proposal '
+                               'replaced it')  # fmt: skip
+        return None, dropped
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiting)

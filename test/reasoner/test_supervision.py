@@ -14,6 +14,7 @@ from muse_supervisor.params import ConfigError
 from muse_supervisor.reasoner.belief import KindBelief
 from muse_supervisor.reasoner.core import Candidate, Proposal, RankedPlan
 from muse_supervisor.reasoner.supervision import (
+    ApprovedPlans,
     AutoApproval,
     IncidentUpdate,
     IncidentWatch,
@@ -138,3 +139,26 @@ def test_a_cause_that_joins_a_proposed_incident_is_reasoned_about_afresh() -> No
     assert watch.wants(person, now=6.0)
     assert not watch.wants(person, now=7.0)
     assert watch.wants(proposed, now=20.0)  # the person left: the blocked path again
+
+
+def test_approvals_made_while_a_plan_runs_wait_oldest_first_one_per_incident() -> None:
+    def plan(plan_id: str, incident_id: str) -> Plan:
+        return Plan(plan_id, incident_id, (Step(int(Skill.STOP)),), int(Tier.A), False)
+
+    approved = ApprovedPlans()
+    approved.wait('i1', plan('p1', 'i1'), 'alice')
+    approved.wait('i2', plan('p2', 'i2'), 'bob')
+    approved.wait('i3', plan('p3', 'i3'), 'carol')
+    approved.wait('i1', plan('p1b', 'i1'), 'alice')  # a newer approval for i1 replaces its older
+    assert len(approved) == 3
+    standing = {'p2', 'p1b'}  # i3's proposal was replaced since carol approved p3
+
+    def still_proposed(incident_id: str, candidate: Plan) -> bool:
+        return candidate.id in standing
+
+    first, dropped = approved.next(still_proposed)
+    assert first is not None and first[1].id == 'p2' and first[2] == 'bob' and dropped == []
+    second, dropped = approved.next(still_proposed)
+    assert dropped == ["approval of 'p3' by carol: a newer proposal replaced it"]
+    assert second is not None and second[1].id == 'p1b'
+    assert approved.next(still_proposed) == (None, []) and len(approved) == 0
