@@ -75,6 +75,10 @@ class Client:
         wait_for(
             lambda: self.node.count_subscribers('odom') > 0, timeout=30, what='odom subscriber'
         )
+        # Feedback travels on a topic of its own, which wait_for_server does not cover: a
+        # feedback sent before this node discovered the server's publisher is lost (seen in CI).
+        wait_for(lambda: self.node.count_publishers('evaluate_plan/_action/feedback') > 0,
+                 timeout=30, what="the server's feedback publisher")  # fmt: skip
         feedback: list[Any] = []
         sent = self.client.send_goal_async(
             EvaluatePlan.Goal(incident_id='inc-1', plans=list(plans)),
