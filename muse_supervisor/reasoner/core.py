@@ -330,10 +330,12 @@ class Reasoner:
         """The operator's edit of one of ``proposal``'s plans, validated, not yet simulated.
 
         It keeps the plan's confidence (the same skills: the same belief). Raises
-        :class:`EditError` for a plan that is not in the proposal, a digest other than the
-        plan's (it changed since the operator saw it), an edit that cannot be applied, or an
-        edited plan the one validator refuses (its message says which rule).
+        :class:`EditError` for no editor, a plan that is not in the proposal, a digest other
+        than the plan's (it changed since the operator saw it), an edit that cannot be applied,
+        or an edited plan the one validator refuses (its message says which rule).
         """
+        if not editor.strip():
+            raise EditError('the editor is empty: an edit names the operator who made it')
         ranked = next((r for r in proposal.plans if r.plan.id == plan_id), None)
         if ranked is None:
             raise EditError(f'plan {plan_id!r} is not in the latest proposal for '

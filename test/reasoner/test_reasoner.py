@@ -407,6 +407,17 @@ def test_an_edit_that_cannot_be_applied_or_validated_is_refused_with_why(
         reasoner.edited(proposal, best.id, digest, [edit], 'alice', robot, 1)
 
 
+def test_an_edit_names_its_operator(embedder: TextEmbedder) -> None:
+    reasoner = _reasoner(embedder)
+    robot = RobotState(pose=POSE, battery=0.14)
+    proposal = reasoner.propose(_bundle((_alarm('battery low, 14 %', source='bms'),)), robot,
+                                'instant')  # fmt: skip
+    best = proposal.plans[0].plan
+    with pytest.raises(EditError, match='the editor is empty'):
+        reasoner.edited(proposal, best.id, best.digest(), [ArgumentEdit(0, 'target', 'dock_1')],
+                        ' ', robot, 1)  # fmt: skip
+
+
 def test_an_edit_cannot_make_a_held_robot_move_or_exceed_the_gates_limits(
     embedder: TextEmbedder,
 ) -> None:
