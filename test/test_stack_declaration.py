@@ -113,3 +113,10 @@ def test_only_restricts_the_stack_and_rejects_unknown_names() -> None:
 def test_missing_parameter_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(StackError, match=r'safety_gate\.yaml'):
         launch_plan(tmp_path)
+
+
+def test_the_reasoners_list_of_supervisor_loggers_is_the_stack_less_the_simulated_robot() -> None:
+    # The reasoner core may not import the stack (node layer), so it keeps the names itself.
+    from muse_supervisor.reasoner.facts import SUPERVISOR_LOGGERS
+
+    assert {node.name for node in STACK} - {'sim_world'} == SUPERVISOR_LOGGERS

@@ -94,6 +94,10 @@ class ReasonerSettings:
             )
 
 
+# The generator of the plan that asks a person first (unknown kind, doubt, attempts used up).
+OPERATOR_GENERATOR = 'sop/operator'
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A plan a backend proposed, before validation and simulation."""
@@ -526,7 +530,7 @@ class Reasoner:
             plan, sop.id, belief.governing,
             f'{sop.rationale} Reading: {reading} (confidence {belief.confidence:.2f}, threshold '
             f'{self.settings.operator_threshold:.2f}).',
-            sop.citations, 1.0, 'sop/operator',
+            sop.citations, 1.0, OPERATOR_GENERATOR,
         )  # fmt: skip
 
     def _simulate(
@@ -551,7 +555,7 @@ class Reasoner:
             risk = prediction.risk if prediction is not None else _prior_risk(candidate.plan)
             hypothesis = 1.0 if candidate.hypothesis is moment.belief.governing else 0.5
             confidence = moment.belief.confidence * hypothesis
-            if candidate.generator == 'sop/operator':
+            if candidate.generator == OPERATOR_GENERATOR:
                 confidence = max(confidence, 1.0 - moment.belief.confidence)
             score = candidate.preference * hypothesis * _VERDICT_FACTOR[verdict] * (1 - risk / 2)
             ranked.append(

@@ -15,11 +15,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from muse_supervisor.domain import SKILLS, Skill
+from muse_supervisor.domain import SKILLS, ArgumentType, Skill
 from muse_supervisor.domain.plans import Argument, Plan
 from muse_supervisor.reasoner.facts import printable
 
-ARGUMENT_NUMBER, ARGUMENT_TEXT = 1, 2  # SkillArgument.TYPE_NUMBER / TYPE_TEXT
 MAX_TEXT = 64  # characters of an edited text argument (a waypoint, a device, a camera)
 EDIT_MARK = '~e'
 EDITED_GENERATOR = 'operator/edit'  # the generator an edited plan is shown with
@@ -73,13 +72,13 @@ def edit_plan(plan: Plan, edits: Sequence[ArgumentEdit], serial: int) -> tuple[P
 
 def _value(old: Argument, edit: ArgumentEdit, skill: str) -> Argument:
     where = f'step {edit.step} ({skill}) {edit.name}'
-    if old.type == ARGUMENT_NUMBER:
+    if old.type == ArgumentType.NUMBER:
         if isinstance(edit.value, bool) or not isinstance(edit.value, (int, float)):
             raise EditError(f'{where}: expected a number, got {edit.value!r}')
         if not math.isfinite(edit.value):
             raise EditError(f'{where}: expected a finite number, got {edit.value!r}')
         return replace(old, number=float(edit.value))
-    if old.type == ARGUMENT_TEXT:
+    if old.type == ArgumentType.TEXT:
         if not isinstance(edit.value, str):
             raise EditError(f'{where}: expected text, got {edit.value!r}')
         text = ' '.join(printable(edit.value).split())
@@ -90,4 +89,4 @@ def _value(old: Argument, edit: ArgumentEdit, skill: str) -> Argument:
 
 
 def _shown(argument: Argument) -> str:
-    return f'{argument.number:g}' if argument.type == ARGUMENT_NUMBER else repr(argument.text)
+    return f'{argument.number:g}' if argument.type == ArgumentType.NUMBER else repr(argument.text)

@@ -27,7 +27,7 @@ from muse_supervisor.domain import IncidentKind, Severity, Tier
 from muse_supervisor.domain.incidents import IncidentState
 from muse_supervisor.domain.plans import Plan
 from muse_supervisor.params import ConfigError
-from muse_supervisor.reasoner.core import Proposal
+from muse_supervisor.reasoner.core import OPERATOR_GENERATOR, Proposal
 from muse_supervisor.sim.rollout import Verdict
 
 MODE_CHOICES = ('auto', 'instant', 'thinking')
@@ -86,7 +86,7 @@ class AutoApproval:
             return False, 'the plan needs an operator (tier C or approval required)'
         if best.plan.tier > allowed:
             return False, f'tier {Tier(best.plan.tier).name} above the allowed {allowed.name}'
-        if best.candidate.generator == 'sop/operator':
+        if best.candidate.generator == OPERATOR_GENERATOR:
             return False, 'the reasoner asks a person'
         if best.confidence < self.min_confidence:
             # Four significant digits: 0.8999 must not read as "0.90 below 0.90".
@@ -108,7 +108,7 @@ def unsettled(proposal: Proposal, simulating: bool) -> str:
     if not proposal.plans:
         return ''
     best = proposal.plans[0]
-    if best.candidate.generator == 'sop/operator':
+    if best.candidate.generator == OPERATOR_GENERATOR:
         return 'the reading was doubtful'
     if simulating and best.prediction is None:
         return 'the best plan was not simulated before the deadline'
